@@ -1,0 +1,141 @@
+"""From a snapshot of what Juju knows to what one Trino node should look like."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from typing import Any
+
+from core.config import CharmConfig, Role
+from core.render import render
+
+ETC = "/etc/trino"
+CATALOG_DIR = f"{ETC}/catalog"
+DATA_DIR = "/data/trino"
+HTTP_PORT = 8080
+SERVICE = "trino"
+CHECK = "trino-ready"
+LAUNCHER = "/usr/lib/trino/bin/launcher run --etc-dir /etc/trino"
+HEALTH_CHECK = "/usr/lib/trino/bin/health-check"
+# The charm's own Trino user (draining workers, reading metrics). Its rules come
+# first in rules.json so operator rules can never lock the charm out.
+CHARM_USER = "trino-k8s-charm"
+
+PUBLIC = 0o644
+SECRET = 0o600
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeInputs:
+    """Everything a node's files depend on, gathered by the charm in one place."""
+
+    config: CharmConfig
+    model_name: str
+    unit_name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class File:
+    """A file the charm owns in the workload container."""
+
+    content: str
+    mode: int = PUBLIC
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """The desired node: its files, its Pebble layer, or why it cannot run yet."""
+
+    files: dict[str, File]
+    layer: dict[str, Any]
+    waiting: str | None = None  # set when the node must not run yet; files are then empty
+    # Folders whose every file is the charm's: a file there not in `files` is removed.
+    exclusive_dirs: tuple[str, ...] = (CATALOG_DIR,)
+
+
+def node_environment(model_name: str) -> str:
+    """A `node.environment` Trino accepts (``[a-z0-9][_a-z0-9]*``), from the model name."""
+    name = re.sub(r"[^a-z0-9_]", "_", model_name.lower())
+    return name if re.match(r"^[a-z0-9]", name) else f"juju{name}"
+
+
+def node_id(unit_name: str) -> str:
+    """A stable, unique `node.id` (``trino/0`` is invalid, ``trino-0`` is fine)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", unit_name)
+
+
+def pebble_layer() -> dict[str, Any]:
+    """Pebble runs the launcher, which execs the JVM, so Pebble supervises Trino itself."""
+    return {
+        "summary": "Trino",
+        "services": {
+            SERVICE: {
+                "override": "replace",
+                "summary": "Trino server",
+                "command": LAUNCHER,
+                "startup": "enabled",
+                "user": "trino",
+                "group": "trino",
+            }
+        },
+        "checks": {
+            CHECK: {
+                "override": "replace",
+                "level": "ready",
+                "period": "10s",
+                "timeout": "5s",
+                "threshold": 3,
+                # Passes only once /v1/info says "starting": false.
+                "exec": {"command": HEALTH_CHECK, "user": "trino", "group": "trino"},
+            }
+        },
+    }
+
+
+def access_rules() -> dict[str, Any]:
+    """File access control rules: the charm's own, then allow-all for data.
+
+    Without catalog, schema and table sections Trino grants data access, as its
+    default access control does; system information (metrics, graceful
+    shutdown) is denied to everyone but the charm's user.
+    """
+    return {"system_information": [{"user": CHARM_USER, "allow": ["read", "write"]}]}
+
+
+def plan_node(inputs: NodeInputs) -> Plan:
+    """The files and layer of one node, or why it must wait."""
+    config = inputs.config
+    if config.role is Role.WORKER:
+        return Plan(
+            files={},
+            layer={},
+            waiting="worker waiting for a coordinator: set charm-function=all to run "
+            "a single node (workers join coordinators with the trino-worker relation)",
+        )
+    coordinator = config.role in (Role.ALL, Role.COORDINATOR)
+    files = {
+        f"{ETC}/node.properties": render(
+            "node.properties",
+            environment=node_environment(inputs.model_name),
+            node_id=node_id(inputs.unit_name),
+            data_dir=DATA_DIR,
+        ),
+        f"{ETC}/jvm.config": render("jvm.config", flags=config.jvm_flags),
+        f"{ETC}/config.properties": render(
+            "config.properties",
+            coordinator=coordinator,
+            include_coordinator=config.role is Role.ALL,
+            http_port=HTTP_PORT,
+            discovery_uri=f"http://localhost:{HTTP_PORT}",
+            grace_period=config.graceful_shutdown_period.strip(),
+            query_max_memory=config.query_max_memory.strip(),
+            query_max_memory_per_node=config.query_max_memory_per_node.strip(),
+        ),
+        f"{ETC}/log.properties": render("log.properties", level=config.log_level.strip().upper()),
+        f"{ETC}/access-control.properties": render(
+            "access-control.properties", rules_path=f"{ETC}/rules.json", refresh_period="5s"
+        ),
+        f"{ETC}/rules.json": json.dumps(access_rules(), indent=2, sort_keys=True) + "\n",
+    }
+    return Plan(files={path: File(content) for path, content in files.items()}, layer=pebble_layer())
