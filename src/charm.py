@@ -77,7 +77,10 @@ class TrinoK8sCharm(ops.CharmBase):
         try:
             apply_resources(self.app.name, self.model.name, config.resources)
         except ResourcePatchError as error:
-            self._resource_problem = str(error)
+            if config.resources:
+                self._resource_problem = str(error)
+            else:  # nothing asked for: without access we can never have patched anything
+                logger.debug("no resources to clear: %s", error)
 
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
         event.add_status(self._status())

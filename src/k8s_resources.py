@@ -31,7 +31,7 @@ def apply_resources(
     Returns True when a patch was sent (Kubernetes then rolls the pods), False
     when the resources already matched. Raises ResourcePatchError otherwise.
     """
-    import httpx  # noqa: PLC0415  (lightkube's HTTP client)
+    import httpx2 as httpx  # noqa: PLC0415  (lightkube 1.x HTTP client)
     from lightkube import Client  # noqa: PLC0415  (heavy: see module docstring)
     from lightkube.core.exceptions import ApiError, ConfigError  # noqa: PLC0415
     from lightkube.resources.apps_v1 import StatefulSet  # noqa: PLC0415

@@ -1,0 +1,107 @@
+"""Fixtures shared by the charm-level tests."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from collections.abc import Callable
+
+import ops
+import pytest
+from ops import testing
+
+import charm
+import workload
+from charm import TrinoK8sCharm
+
+
+@pytest.fixture
+def ctx() -> testing.Context[TrinoK8sCharm]:
+    """A context that reads the charm's real metadata, config and actions."""
+    return testing.Context(TrinoK8sCharm)
+
+
+@pytest.fixture
+def etc(tmp_path: pathlib.Path) -> pathlib.Path:
+    """The host side of the container's /etc/trino: it persists across ctx.run calls."""
+    path = tmp_path / "etc-trino"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def container(etc: pathlib.Path) -> testing.Container:
+    """A reachable trino container with /etc/trino mounted."""
+    return testing.Container(
+        "trino",
+        can_connect=True,
+        mounts={"etc": testing.Mount(location="/etc/trino", source=etc)},
+    )
+
+
+@dataclasses.dataclass
+class FakeTrino:
+    """What Trino's /v1/info answers; None means nothing listens on port 8080."""
+
+    info: workload.TrinoInfo | None = dataclasses.field(
+        default_factory=lambda: workload.TrinoInfo(starting=False, version="483")
+    )
+    probes: int = 0
+
+    def __call__(self, timeout: float = 2.0) -> workload.TrinoInfo | None:
+        self.probes += 1
+        return self.info
+
+
+@pytest.fixture
+def trino(monkeypatch: pytest.MonkeyPatch) -> FakeTrino:
+    """Trino's HTTP endpoint, faked: by default up and finished starting."""
+    fake = FakeTrino()
+    monkeypatch.setattr(charm, "probe", fake)
+    return fake
+
+
+@dataclasses.dataclass
+class PebbleCalls:
+    """Service starts and restarts the charm asked Pebble for."""
+
+    restarts: list[tuple[str, ...]] = dataclasses.field(default_factory=list)
+    replans: int = 0
+    stops: list[tuple[str, ...]] = dataclasses.field(default_factory=list)
+
+
+@pytest.fixture
+def pebble_calls(monkeypatch: pytest.MonkeyPatch, trino: FakeTrino) -> PebbleCalls:
+    """Count (re)starts: the testing Pebble applies them but keeps no history."""
+    calls = PebbleCalls()
+
+    def spy(name: str, record: Callable[..., None]):
+        original = getattr(ops.Container, name)
+
+        def wrapper(self: ops.Container, *args: str, **kwargs: object):
+            record(*args)
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(ops.Container, name, wrapper)
+
+    spy("restart", lambda *names: calls.restarts.append(names))
+    spy("stop", lambda *names: calls.stops.append(names))
+    spy("replan", lambda: setattr(calls, "replans", calls.replans + 1))
+    return calls
+
+
+def read_files(etc: pathlib.Path) -> dict[str, str]:
+    """Every file under the mounted /etc/trino, by path relative to it."""
+    return {
+        str(path.relative_to(etc)): path.read_text()
+        for path in sorted(etc.rglob("*"))
+        if path.is_file()
+    }
+
+
+def properties(text: str) -> dict[str, str]:
+    """A .properties file as a dict (enough of the format for our files)."""
+    pairs = (
+        line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#")
+    )
+    return {key: value for key, value in pairs}
