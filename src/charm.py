@@ -3,16 +3,43 @@
 
 from __future__ import annotations
 
-import functools
+import dataclasses
+import json
 import logging
+from typing import Any
 
 import ops
+import yaml
 
+import juju_secrets
+from core import catalogs
 from core.config import CharmConfig, ConfigError
-from core.plan import HTTP_PORT, SERVICE, NodeInputs, Plan, plan_node
+from core.plan import HTTP_PORT, SERVICE, NodeInputs, plan_node
+from relations.peers import ACTION_SOURCE, Peers
 from workload import Workload, probe
 
 logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class AddCatalogParams:
+    """Parameters of the add-catalog action."""
+
+    name: str
+    connector: str
+    properties: dict[str, Any] = dataclasses.field(default_factory=dict)
+    secret: str = ""
+    secret_properties: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def catalog(self) -> catalogs.Catalog:
+        """The catalog, or CatalogDocumentError (a ValueError) naming what is wrong."""
+        entry = {
+            "connector": self.connector,
+            "properties": catalogs.flatten(self.properties),
+            "secret": self.secret,
+            "secret-properties": catalogs.flatten(self.secret_properties),
+        }
+        return catalogs.from_document({self.name: entry}, ACTION_SOURCE)[0]
 
 
 class TrinoK8sCharm(ops.CharmBase):
@@ -21,6 +48,8 @@ class TrinoK8sCharm(ops.CharmBase):
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
         self.workload = Workload(self.unit.get_container("trino"))
+        self.peers = Peers(self.model)
+        self._inputs: NodeInputs | ConfigError | None = None
         self._resource_problem: str | None = None
         for event in (
             self.on.config_changed,
@@ -28,6 +57,8 @@ class TrinoK8sCharm(ops.CharmBase):
             self.on.start,
             self.on.leader_elected,
             self.on.update_status,
+            self.on.secret_changed,
+            self.on.trino_peers_relation_changed,
             self.on.trino_pebble_ready,
             self.on.trino_pebble_check_failed,
             self.on.trino_pebble_check_recovered,
@@ -35,31 +66,54 @@ class TrinoK8sCharm(ops.CharmBase):
             framework.observe(event, self._reconcile)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
         framework.observe(self.on.restart_action, self._on_restart_action)
+        framework.observe(self.on.add_catalog_action, self._on_add_catalog_action)
+        framework.observe(self.on.remove_catalog_action, self._on_remove_catalog_action)
+        framework.observe(self.on.list_catalogs_action, self._on_list_catalogs_action)
 
-    @functools.cached_property
-    def _config(self) -> CharmConfig | ConfigError:
+    # The snapshot: everything Juju knows that the node depends on.
+
+    def _config_catalogs(self, config: CharmConfig) -> tuple[list[catalogs.Catalog], list[str]]:
         try:
-            return self.load_config(CharmConfig)
-        except ConfigError as error:
-            return error
+            document = yaml.safe_load(config.catalog_config) if config.catalog_config else None
+            return catalogs.from_document(document, "config"), []
+        except (yaml.YAMLError, catalogs.CatalogDocumentError) as error:
+            return [], [f"catalog-config: {str(error).splitlines()[0]}"]
 
-    @functools.cached_property
-    def _plan(self) -> Plan | None:
-        """The desired node, or None while the config is invalid."""
-        if isinstance(self._config, ConfigError):
-            return None
-        return plan_node(NodeInputs(self._config, self.model.name, self.unit.name))
+    def _catalog_sources(self, config: CharmConfig) -> tuple[list[list[catalogs.Catalog]], list[str]]:
+        from_config, problems = self._config_catalogs(config)
+        return [from_config, self.peers.action_catalogs()], problems
 
-    def _reconcile(self, event: ops.EventBase) -> None:
-        """Bring Kubernetes and the container in line with the config; report nothing."""
+    def _snapshot(self) -> NodeInputs | ConfigError:
+        if self._inputs is None:
+            try:
+                config = self.load_config(CharmConfig)
+            except ConfigError as error:
+                self._inputs = error
+                return error
+            sources, problems = self._catalog_sources(config)
+            secret_ids = {catalog.secret for source in sources for catalog in source if catalog.secret}
+            catalog_set = catalogs.catalog_set(sources, juju_secrets.fetch(self.model, secret_ids))
+            if problems:
+                catalog_set = catalogs.CatalogSet({}, problems + catalog_set.problems)
+            self._inputs = NodeInputs(config, self.model.name, self.unit.name, catalog_set)
+        return self._inputs
+
+    # Reconcile: make Kubernetes and the container match the snapshot.
+
+    def _reconcile(self, event: ops.EventBase | None = None) -> None:
         self.unit.set_ports(HTTP_PORT)
-        if isinstance(self._config, ConfigError):
-            logger.warning("not applying the config: %s", self._config)
+        if self.unit.is_leader() and self.peers.relation and self.peers.leader != self.unit.name:
+            self.peers.save()
+        inputs = self._snapshot()
+        if isinstance(inputs, ConfigError):
+            logger.warning("not applying the config: %s", inputs)
             return
-        self._reconcile_resources(self._config, event)
-        plan = self._plan
-        if plan is None or not self.workload.container.can_connect():
+        for problem in inputs.catalogs.problems:
+            logger.warning("keeping the current catalogs: %s", problem)
+        self._reconcile_resources(inputs.config, event)
+        if not self.workload.container.can_connect():
             return
+        plan = plan_node(inputs)
         if plan.waiting:
             if self.workload.is_running():
                 logger.info("stopping Trino: %s", plan.waiting)
@@ -67,7 +121,7 @@ class TrinoK8sCharm(ops.CharmBase):
             return
         self.workload.apply(plan)
 
-    def _reconcile_resources(self, config: CharmConfig, event: ops.EventBase) -> None:
+    def _reconcile_resources(self, config: CharmConfig, event: ops.EventBase | None) -> None:
         """Patch the pod resources (leader only, and only when there is something to do)."""
         changed = isinstance(event, ops.ConfigChangedEvent | ops.UpgradeCharmEvent)
         if not self.unit.is_leader() or not (config.resources or changed):
@@ -82,21 +136,24 @@ class TrinoK8sCharm(ops.CharmBase):
             else:  # nothing asked for: without access we can never have patched anything
                 logger.debug("no resources to clear: %s", error)
 
+    # Status: one place decides what the operator reads.
+
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
         event.add_status(self._status())
 
     def _status(self) -> ops.StatusBase:  # noqa: PLR0911  (one exit per situation, in order)
-        if isinstance(self._config, ConfigError):
-            problems = self._config.problems
-            more = f" (+{len(problems) - 1} more in juju debug-log)" if len(problems) > 1 else ""
-            return ops.BlockedStatus(f"{problems[0]}{more}")
+        inputs = self._snapshot()
+        if isinstance(inputs, ConfigError):
+            return ops.BlockedStatus(_first_of(inputs.problems))
         if self._resource_problem:
             return ops.BlockedStatus(f"workload resources: {self._resource_problem}")
+        if inputs.catalogs.problems:
+            return ops.BlockedStatus(_first_of(inputs.catalogs.problems))
         if not self.workload.container.can_connect():
             return ops.WaitingStatus("waiting for the trino container to start")
-        assert self._plan is not None  # noqa: S101  (the config is valid here)
-        if self._plan.waiting:
-            return ops.WaitingStatus(self._plan.waiting)
+        plan = plan_node(inputs)
+        if plan.waiting:
+            return ops.WaitingStatus(plan.waiting)
         if not self.workload.is_running():
             return ops.BlockedStatus(
                 f"Trino is {self.workload.service_status() or 'not set up'}; see "
@@ -109,9 +166,11 @@ class TrinoK8sCharm(ops.CharmBase):
             self.unit.set_workload_version(info.version)
         if info.starting:
             return ops.WaitingStatus("Trino is starting")
-        if self._config.role.value == "coordinator":
+        if inputs.config.role.value == "coordinator":
             return ops.ActiveStatus("coordinator: queries run once workers join")
         return ops.ActiveStatus()
+
+    # Actions.
 
     def _on_restart_action(self, event: ops.ActionEvent) -> None:
         if not self.workload.container.can_connect():
@@ -123,6 +182,78 @@ class TrinoK8sCharm(ops.CharmBase):
         event.log(f"restarting Trino on {self.unit.name}")
         self.workload.restart()
         event.set_results({"restarted": self.unit.name})
+
+    def _leader_only(self, event: ops.ActionEvent) -> bool:
+        if self.unit.is_leader() and self.peers.relation:
+            return True
+        leader = self.peers.leader or f"{self.app.name}/leader"
+        event.fail(
+            f"{event.handle.kind.removesuffix('_action').replace('_', '-')} changes the whole "
+            f"application: run it on the leader, {leader} (`juju run {self.app.name}/leader ...`)"
+            if not self.unit.is_leader()
+            else "the peer relation is not set up yet; retry in a moment"
+        )
+        return False
+
+    def _on_add_catalog_action(self, event: ops.ActionEvent) -> None:
+        if not self._leader_only(event):
+            return
+        params = event.load_params(AddCatalogParams, errors="fail")
+        try:
+            catalog = params.catalog()
+        except catalogs.CatalogDocumentError as error:
+            event.fail(str(error))
+            return
+        inputs = self._snapshot()
+        config = inputs.config if isinstance(inputs, NodeInputs) else CharmConfig()
+        sources, _ = self._catalog_sources(config)
+        others = [[c for c in source if c.source != ACTION_SOURCE] for source in sources]
+        kept = [c for c in self.peers.action_catalogs() if c.name != catalog.name]
+        secrets = juju_secrets.fetch(self.model, [catalog.secret] if catalog.secret else [])
+        check = catalogs.catalog_set([*others, [catalog]], secrets)
+        mine = [p for p in check.problems if f"catalog {catalog.name!r}" in p]
+        if mine:
+            event.fail("; ".join(mine))
+            return
+        self.peers.save(catalogs=[*kept, catalog])
+        self._refresh_and_reconcile()
+        event.set_results({"catalog": catalog.name, "connector": catalog.connector})
+
+    def _on_remove_catalog_action(self, event: ops.ActionEvent) -> None:
+        if not self._leader_only(event):
+            return
+        name = str(event.params["name"])
+        added = self.peers.action_catalogs()
+        if name not in {catalog.name for catalog in added}:
+            event.fail(f"no catalog {name!r} was added by add-catalog; see list-catalogs")
+            return
+        self.peers.save(catalogs=[catalog for catalog in added if catalog.name != name])
+        self._refresh_and_reconcile()
+        event.set_results({"removed": name})
+
+    def _on_list_catalogs_action(self, event: ops.ActionEvent) -> None:
+        inputs = self._snapshot()
+        config = inputs.config if isinstance(inputs, NodeInputs) else CharmConfig()
+        sources, problems = self._catalog_sources(config)
+        listed = sorted(
+            (catalog.name, catalog.connector, catalog.source)
+            for source in sources
+            for catalog in source
+        )
+        rows = [{"name": n, "connector": c, "source": s} for n, c, s in listed]
+        event.set_results({"catalogs": json.dumps(rows), "count": len(rows)})
+        for problem in problems:
+            event.log(problem)
+
+    def _refresh_and_reconcile(self) -> None:
+        """Apply an action's change in the same hook, from a fresh snapshot."""
+        self._inputs = None
+        self._reconcile()
+
+
+def _first_of(problems: list[Any]) -> str:
+    more = f" (+{len(problems) - 1} more in juju debug-log)" if len(problems) > 1 else ""
+    return f"{problems[0]}{more}"
 
 
 if __name__ == "__main__":  # pragma: nocover

@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+from core.catalogs import CatalogSet
 from core.config import CharmConfig, Role
 from core.render import render
 
@@ -33,6 +34,7 @@ class NodeInputs:
     config: CharmConfig
     model_name: str
     unit_name: str
+    catalogs: CatalogSet = CatalogSet(catalogs={}, problems=[])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,4 +140,14 @@ def plan_node(inputs: NodeInputs) -> Plan:
         ),
         f"{ETC}/rules.json": json.dumps(access_rules(), indent=2, sort_keys=True) + "\n",
     }
-    return Plan(files={path: File(content) for path, content in files.items()}, layer=pebble_layer())
+    plan_files = {path: File(content) for path, content in files.items()}
+    if inputs.catalogs.problems:
+        # Keep whatever catalog files are in place: the last good set.
+        return Plan(files=plan_files, layer=pebble_layer(), exclusive_dirs=())
+    for name, catalog in inputs.catalogs.catalogs.items():
+        # Every catalog file may hold credentials: only Trino may read it.
+        plan_files[f"{CATALOG_DIR}/{name}.properties"] = File(
+            render("catalog.properties", source=catalog.source, properties=catalog.properties),
+            mode=SECRET,
+        )
+    return Plan(files=plan_files, layer=pebble_layer())

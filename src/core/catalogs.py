@@ -1,0 +1,251 @@
+"""Catalogs: one model fed by every source (config, actions, relations).
+
+A catalog names its credentials (a Juju secret and which property comes from
+which key) instead of holding them; the charm resolves them just before
+rendering, so credentials never sit in config, peer data or action output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+PROPERTY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+RESERVED_NAMES = frozenset({"system"})
+
+# Connector plugins shipped in trinodb/trino:483 (its /usr/lib/trino/plugin).
+CONNECTORS = frozenset(
+    {
+        "bigquery", "blackhole", "cassandra", "clickhouse", "delta_lake", "druid",
+        "elasticsearch", "exasol", "faker", "google_sheets", "hive", "hudi", "iceberg",
+        "ignite", "jmx", "kafka", "lakehouse", "loki", "mariadb", "memory", "mongodb",
+        "mysql", "opensearch", "oracle", "pinot", "postgresql", "prometheus", "redis",
+        "redshift", "singlestore", "snowflake", "sqlserver", "tpcds", "tpch",
+    }
+)  # fmt: skip
+
+
+def _iceberg_needs(properties: Mapping[str, str]) -> list[str]:
+    kind = properties.get("iceberg.catalog.type", "")
+    return {
+        "jdbc": ["iceberg.jdbc-catalog.connection-url", "iceberg.jdbc-catalog.catalog-name"],
+        "hive_metastore": ["hive.metastore.uri"],
+        "rest": ["iceberg.rest-catalog.uri"],
+    }.get(kind, [])
+
+
+def _metastore_needs(properties: Mapping[str, str]) -> list[str]:
+    # Without `hive.metastore` Trino uses a Thrift metastore, which needs its URI.
+    return [] if properties.get("hive.metastore", "thrift") != "thrift" else ["hive.metastore.uri"]
+
+
+# Properties without which Trino refuses to load a catalog of these connectors.
+REQUIRED: dict[str, Any] = {
+    "postgresql": lambda p: ["connection-url"],
+    "mysql": lambda p: ["connection-url"],
+    "mariadb": lambda p: ["connection-url"],
+    "iceberg": lambda p: ["iceberg.catalog.type", *_iceberg_needs(p)],
+    "hive": _metastore_needs,
+    "delta_lake": _metastore_needs,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Catalog:
+    """A catalog as a source declares it; credentials are references."""
+
+    name: str
+    connector: str
+    source: str  # "config", "action", or the relation that made it
+    properties: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    secret: str = ""  # Juju secret id holding the credentials
+    secret_properties: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def problems(self) -> list[str]:
+        """Why Trino would refuse this catalog, each with the fix; empty if fine."""
+        found = []
+        if not NAME.match(self.name) or self.name in RESERVED_NAMES:
+            found.append(
+                f"name {self.name!r} is not allowed: use lower case letters, digits and "
+                "underscores, starting with a letter, and not 'system'"
+            )
+        if self.connector not in CONNECTORS:
+            found.append(
+                f"connector {self.connector!r} is not in the Trino image; "
+                "use one of its plugins such as postgresql, iceberg or tpch"
+            )
+        names = [*self.properties, *self.secret_properties]
+        bad = [name for name in names if not PROPERTY.match(str(name)) or name == "connector.name"]
+        if bad:
+            found.append(f"property names {sorted(bad)} are not valid Trino property names")
+        both = sorted(set(self.properties) & set(self.secret_properties))
+        if both:
+            found.append(f"{both} are set both in properties and in secret-properties")
+        if self.secret_properties and not self.secret:
+            found.append("secret-properties need a secret: add `secret: <secret id>`")
+        if self.secret and not self.secret_properties:
+            found.append("a secret without secret-properties is unused: say which keys to use")
+        if self.connector in REQUIRED:
+            missing = [name for name in REQUIRED[self.connector](self.properties) if name not in names]
+            if missing:
+                found.append(f"the {self.connector} connector needs {', '.join(missing)}")
+        return found
+
+    def to_data(self) -> dict[str, Any]:
+        """The catalog as plain data, for the peer databag (no credentials in it)."""
+        data: dict[str, Any] = {"connector": self.connector, "properties": dict(self.properties)}
+        if self.secret:
+            data["secret"] = self.secret
+            data["secret-properties"] = dict(self.secret_properties)
+        return data
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Join nested keys with dots: `juju run` turns ``a.b.c=1`` into ``{a: {b: {c: 1}}}``."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+class CatalogDocumentError(ValueError):
+    """A catalog document that is not a mapping of catalogs."""
+
+
+def from_document(document: Any, source: str) -> list[Catalog]:
+    """Catalogs from a `catalog-config` style mapping: name -> {connector, ...}."""
+    if document is None:
+        return []
+    if not isinstance(document, dict):
+        raise CatalogDocumentError("must be a mapping of catalog name to its settings")
+    catalogs = []
+    for name, entry in document.items():
+        if not isinstance(entry, dict):
+            raise CatalogDocumentError(f"catalog {name!r} must be a mapping with a connector")
+        unknown = sorted(set(entry) - {"connector", "properties", "secret", "secret-properties"})
+        if unknown:
+            raise CatalogDocumentError(
+                f"catalog {name!r} has unknown keys {unknown}; use connector, properties, "
+                "secret and secret-properties"
+            )
+        catalogs.append(
+            Catalog(
+                name=str(name),
+                connector=_text(entry.get("connector"), f"catalog {name!r} connector"),
+                source=source,
+                properties=_text_map(entry.get("properties"), f"catalog {name!r} properties"),
+                secret=_text(entry.get("secret") or "", f"catalog {name!r} secret"),
+                secret_properties=_text_map(
+                    entry.get("secret-properties"), f"catalog {name!r} secret-properties"
+                ),
+            )
+        )
+    return catalogs
+
+
+def _text(value: Any, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise CatalogDocumentError(f"{what} must be text")
+    return str(value)
+
+
+def _text_map(value: Any, what: str) -> dict[str, str]:
+    """A mapping of text to text; YAML numbers and booleans are written as Trino spells them."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise CatalogDocumentError(f"{what} must be a mapping")
+    out = {}
+    for key, item in value.items():
+        if isinstance(item, bool):
+            item = "true" if item else "false"  # noqa: PLW2901
+        if not isinstance(item, str | int | float) or not isinstance(key, str):
+            raise CatalogDocumentError(f"{what}: {key!r} must map a name to a text value")
+        out[key] = str(item)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Clash:
+    """Two sources claim the same catalog name."""
+
+    name: str
+    sources: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return (
+            f"catalog {self.name!r} is defined by both {' and '.join(self.sources)}; "
+            "remove or rename one of them"
+        )
+
+
+def merge(sources: Iterable[Iterable[Catalog]]) -> tuple[dict[str, Catalog], list[Clash]]:
+    """One catalog set from every source; a name claimed twice is a clash, never an override."""
+    seen: dict[str, list[Catalog]] = {}
+    for catalogs in sources:
+        for catalog in catalogs:
+            seen.setdefault(catalog.name, []).append(catalog)
+    merged = {name: claims[0] for name, claims in seen.items() if len(claims) == 1}
+    clashes = [
+        Clash(name, tuple(claim.source for claim in claims))
+        for name, claims in sorted(seen.items())
+        if len(claims) > 1
+    ]
+    return merged, clashes
+
+
+Secrets = Mapping[str, "Mapping[str, str] | str"]  # secret id -> content, or why it is unusable
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+    """A catalog ready to write: every property, credentials filled in."""
+
+    source: str
+    properties: dict[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class CatalogSet:
+    """The catalogs to write, or the problems that keep the current files in place."""
+
+    catalogs: dict[str, Resolved]
+    problems: list[str]
+
+
+def resolve(catalog: Catalog, secrets: Secrets) -> tuple[dict[str, str], list[str]]:
+    """The catalog's full properties with credentials filled in from its secret."""
+    properties = {"connector.name": catalog.connector, **catalog.properties}
+    if not catalog.secret:
+        return properties, []
+    content = secrets.get(catalog.secret, f"secret {catalog.secret} was not looked up")
+    if isinstance(content, str):
+        return properties, [content]
+    missing = sorted(key for key in catalog.secret_properties.values() if key not in content)
+    if missing:
+        return properties, [
+            f"secret {catalog.secret} has no key {', '.join(missing)}; "
+            f"it has {', '.join(sorted(content)) or 'no keys'}"
+        ]
+    properties.update({prop: content[key] for prop, key in catalog.secret_properties.items()})
+    return properties, []
+
+
+def catalog_set(sources: Iterable[Iterable[Catalog]], secrets: Secrets) -> CatalogSet:
+    """Merge, check and resolve every catalog; any problem keeps the last good set."""
+    merged, clashes = merge(sources)
+    problems = [str(clash) for clash in clashes]
+    resolved = {}
+    for name, catalog in sorted(merged.items()):
+        properties, secret_problems = resolve(catalog, secrets)
+        for problem in [*catalog.problems(), *secret_problems]:
+            problems.append(f"catalog {name!r} ({catalog.source}): {problem}")
+        resolved[name] = Resolved(catalog.source, properties)
+    return CatalogSet(catalogs={} if problems else resolved, problems=problems)

@@ -1,0 +1,1 @@
+"""One module per relation interface: typed databags, no status decisions."""
