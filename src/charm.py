@@ -79,7 +79,9 @@ class TrinoK8sCharm(ops.CharmBase):
         except (yaml.YAMLError, catalogs.CatalogDocumentError) as error:
             return [], [f"catalog-config: {str(error).splitlines()[0]}"]
 
-    def _catalog_sources(self, config: CharmConfig) -> tuple[list[list[catalogs.Catalog]], list[str]]:
+    def _catalog_sources(
+        self, config: CharmConfig
+    ) -> tuple[list[list[catalogs.Catalog]], list[str]]:
         from_config, problems = self._config_catalogs(config)
         return [from_config, self.peers.action_catalogs()], problems
 
@@ -91,7 +93,9 @@ class TrinoK8sCharm(ops.CharmBase):
                 self._inputs = error
                 return error
             sources, problems = self._catalog_sources(config)
-            secret_ids = {catalog.secret for source in sources for catalog in source if catalog.secret}
+            secret_ids = {
+                catalog.secret for source in sources for catalog in source if catalog.secret
+            }
             catalog_set = catalogs.catalog_set(sources, juju_secrets.fetch(self.model, secret_ids))
             if problems:
                 catalog_set = catalogs.CatalogSet({}, problems + catalog_set.problems)
@@ -141,7 +145,8 @@ class TrinoK8sCharm(ops.CharmBase):
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
         event.add_status(self._status())
 
-    def _status(self) -> ops.StatusBase:  # noqa: PLR0911  (one exit per situation, in order)
+    def _status(self) -> ops.StatusBase:
+        """Operator input problems first (they need action), then the workload's state."""
         inputs = self._snapshot()
         if isinstance(inputs, ConfigError):
             return ops.BlockedStatus(_first_of(inputs.problems))
@@ -149,6 +154,9 @@ class TrinoK8sCharm(ops.CharmBase):
             return ops.BlockedStatus(f"workload resources: {self._resource_problem}")
         if inputs.catalogs.problems:
             return ops.BlockedStatus(_first_of(inputs.catalogs.problems))
+        return self._workload_status(inputs)
+
+    def _workload_status(self, inputs: NodeInputs) -> ops.StatusBase:  # noqa: PLR0911
         if not self.workload.container.can_connect():
             return ops.WaitingStatus("waiting for the trino container to start")
         plan = plan_node(inputs)

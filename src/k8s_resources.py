@@ -23,9 +23,7 @@ def _fix_hint(app_name: str) -> str:
     return f"run `juju trust {app_name} --scope=cluster`"
 
 
-def apply_resources(
-    app_name: str, namespace: str, desired: dict[str, dict[str, str]]
-) -> bool:
+def apply_resources(app_name: str, namespace: str, desired: dict[str, dict[str, str]]) -> bool:
     """Make the StatefulSet's trino container have exactly ``desired`` resources.
 
     Returns True when a patch was sent (Kubernetes then rolls the pods), False
@@ -57,9 +55,7 @@ def apply_resources(
             name=app_name,
             obj={
                 "spec": {
-                    "template": {
-                        "spec": {"containers": [{"name": CONTAINER, "resources": patch}]}
-                    }
+                    "template": {"spec": {"containers": [{"name": CONTAINER, "resources": patch}]}}
                 }
             },
             patch_type=PatchType.STRATEGIC,
@@ -69,18 +65,20 @@ def apply_resources(
             f"no access to the Kubernetes API ({error}); {_fix_hint(app_name)}"
         ) from error
     except ApiError as error:
-        if error.status.code in (401, 403):  # noqa: PLR2004
+        if error.status.code in (401, 403):
             raise ResourcePatchError(
                 f"not allowed to patch the StatefulSet; {_fix_hint(app_name)}"
             ) from error
-        raise ResourcePatchError(f"Kubernetes refused the resources: {error.status.message}") from error
+        raise ResourcePatchError(
+            f"Kubernetes refused the resources: {error.status.message}"
+        ) from error
     except httpx.HTTPError as error:
         raise ResourcePatchError(f"the Kubernetes API did not answer: {error}") from error
     logger.info("patched resources of %s/%s: %s", app_name, CONTAINER, desired)
     return True
 
 
-def _current_resources(statefulset) -> dict[str, dict[str, str]]:  # noqa: ANN001
+def _current_resources(statefulset) -> dict[str, dict[str, str]]:
     spec = statefulset.spec.template.spec if statefulset.spec else None
     for container in spec.containers if spec else []:
         if container.name == CONTAINER and container.resources:

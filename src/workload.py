@@ -40,7 +40,7 @@ def probe(timeout: float = 2.0) -> TrinoInfo | None:
     reaches Trino. ``/v1/info`` is public: no credentials are sent.
     """
     try:
-        with urllib.request.urlopen(INFO_URL, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(INFO_URL, timeout=timeout) as response:
             info = json.load(response)
     except (OSError, ValueError) as error:
         logger.debug("Trino did not answer on %s: %s", INFO_URL, error)
@@ -79,7 +79,7 @@ class Workload:
     def service_status(self) -> str | None:
         """Pebble's word for the service (active, backoff, error...), if defined."""
         service = self.container.get_services(SERVICE).get(SERVICE)
-        return service.current.value if service else None
+        return str(getattr(service.current, "value", service.current)) if service else None
 
     def restart(self) -> None:
         """Restart Trino now (the `restart` action)."""
@@ -106,7 +106,11 @@ class Workload:
                 changed.append(path)
         for path, info in sorted(present.items()):
             in_exclusive_dir = any(path.startswith(f"{d}/") for d in plan.exclusive_dirs)
-            if in_exclusive_dir and path not in plan.files and info.type == ops.pebble.FileType.FILE:
+            if (
+                in_exclusive_dir
+                and path not in plan.files
+                and info.type == ops.pebble.FileType.FILE
+            ):
                 self.container.remove_path(path)
                 changed.append(path)
         return changed

@@ -89,7 +89,9 @@ class Catalog:
         if self.secret and not self.secret_properties:
             found.append("a secret without secret-properties is unused: say which keys to use")
         if self.connector in REQUIRED:
-            missing = [name for name in REQUIRED[self.connector](self.properties) if name not in names]
+            missing = [
+                name for name in REQUIRED[self.connector](self.properties) if name not in names
+            ]
             if missing:
                 found.append(f"the {self.connector} connector needs {', '.join(missing)}")
         return found
@@ -165,7 +167,7 @@ def _text_map(value: Any, what: str) -> dict[str, str]:
     out = {}
     for key, item in value.items():
         if isinstance(item, bool):
-            item = "true" if item else "false"  # noqa: PLW2901
+            item = "true" if item else "false"
         if not isinstance(item, str | int | float) or not isinstance(key, str):
             raise CatalogDocumentError(f"{what}: {key!r} must map a name to a text value")
         out[key] = str(item)

@@ -105,7 +105,8 @@ class CharmConfig:
         low, high = HEAP_PERCENTAGE_RANGE
         if not low <= self.heap_percentage <= high:
             yield Problem(
-                "heap-percentage", f"{self.heap_percentage} is outside {low}-{high}; Trino wants 70-85"
+                "heap-percentage",
+                f"{self.heap_percentage} is outside {low}-{high}; Trino wants 70-85",
             )
         for flag in self.additional_jvm_options.split():
             problem = jvm.flag_problem(flag)

@@ -34,7 +34,7 @@ class NodeInputs:
     config: CharmConfig
     model_name: str
     unit_name: str
-    catalogs: CatalogSet = CatalogSet(catalogs={}, problems=[])
+    catalogs: CatalogSet = dataclasses.field(default_factory=lambda: CatalogSet({}, []))
 
 
 @dataclasses.dataclass(frozen=True)

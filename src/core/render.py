@@ -19,11 +19,11 @@ _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\f": "\\f"}
 
 
 def properties_value(value: Any) -> str:
-    """Escape a value for a Java ``.properties`` file, which Trino reads.
+    r"""Escape a value for a Java ``.properties`` file, which Trino reads.
 
     Booleans are written the way Trino spells them. Backslashes and line breaks
     are escaped (a raw newline would start a new property), leading blanks are
-    kept, and anything outside printable ASCII becomes a ``\\uXXXX`` escape,
+    kept, and anything outside printable ASCII becomes a ``\uXXXX`` escape,
     which Java reads the same whatever the file encoding.
     """
     if isinstance(value, bool):

@@ -101,7 +101,5 @@ def read_files(etc: pathlib.Path) -> dict[str, str]:
 
 def properties(text: str) -> dict[str, str]:
     """A .properties file as a dict (enough of the format for our files)."""
-    pairs = (
-        line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#")
-    )
-    return {key: value for key, value in pairs}
+    pairs = (line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    return dict(pairs)

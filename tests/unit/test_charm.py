@@ -7,10 +7,10 @@ import pathlib
 
 import ops
 import pytest
+from conftest import FakeTrino, properties, read_files
 from ops import testing
 
 import workload
-from conftest import FakeTrino, PebbleCalls, properties, read_files
 
 EXPECTED_FILES = {
     "node.properties",
@@ -46,7 +46,9 @@ def test_pebble_ready_sets_up_the_service_and_its_check(ctx, container, trino, p
     assert check.level == ops.pebble.CheckLevel.READY
     assert check.exec is not None
     assert check.exec["command"] == "/usr/lib/trino/bin/health-check"
-    assert state.get_container("trino").service_statuses["trino"] == ops.pebble.ServiceStatus.ACTIVE
+    assert (
+        state.get_container("trino").service_statuses["trino"] == ops.pebble.ServiceStatus.ACTIVE
+    )
     assert pebble_calls.replans == 1
     assert state.unit_status == testing.ActiveStatus()
     assert state.opened_ports == {testing.TCPPort(8080)}
@@ -130,7 +132,9 @@ def test_serving_roles_are_active(ctx, container, etc, trino, role, expected):
     )
 
     assert state.unit_status == expected
-    include = properties(read_files(etc)["config.properties"])["node-scheduler.include-coordinator"]
+    include = properties(read_files(etc)["config.properties"])[
+        "node-scheduler.include-coordinator"
+    ]
     assert include == ("true" if role == "all" else "false")
 
 
@@ -215,7 +219,9 @@ def test_refused_memory_settings_leave_the_running_files_untouched(
     assert read_files(etc) == before
     assert mtimes(etc) == before_mtimes
     assert pebble_calls.restarts == []
-    assert state.get_container("trino").service_statuses["trino"] == ops.pebble.ServiceStatus.ACTIVE
+    assert (
+        state.get_container("trino").service_statuses["trino"] == ops.pebble.ServiceStatus.ACTIVE
+    )
 
 
 def test_several_bad_options_are_counted_in_the_status(ctx, container, trino):
@@ -224,7 +230,8 @@ def test_several_bad_options_are_counted_in_the_status(ctx, container, trino):
     state = ctx.run(ctx.on.config_changed(), testing.State(containers={container}, config=config))
 
     assert state.unit_status == testing.BlockedStatus(
-        "log-level: 'loud' is not a level; use debug, info, warn, error (+1 more in juju debug-log)"
+        "log-level: 'loud' is not a level; use debug, info, warn, error"
+        " (+1 more in juju debug-log)"
     )
 
 

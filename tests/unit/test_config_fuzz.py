@@ -19,22 +19,49 @@ import charm
 import workload
 from charm import TrinoK8sCharm
 
-OPTIONS = yaml.safe_load((pathlib.Path(__file__).parents[2] / "config.yaml").read_text())["options"]
+OPTIONS = yaml.safe_load((pathlib.Path(__file__).parents[2] / "config.yaml").read_text())[
+    "options"
+]
 STRING_OPTIONS = sorted(name for name, spec in OPTIONS.items() if spec["type"] == "string")
 INT_OPTIONS = sorted(name for name, spec in OPTIONS.items() if spec["type"] == "int")
 
 # Plausible-looking values mixed with arbitrary text, so both paths are explored.
 near_misses = st.sampled_from(
-    ["all", "worker", "coordinator", "INFO", "debug", "20GB", "20gb", "4GB", "30%", "80%",
-     "2m", "90s", "8Gi", "500m", "-1", "0", "1e3", "-Xmx4g", "-XX:MaxRAMPercentage=95",
-     "-Dfoo=bar baz", "\n", " ", "%", "GB", "∞"]
+    [
+        "all",
+        "worker",
+        "coordinator",
+        "INFO",
+        "debug",
+        "20GB",
+        "20gb",
+        "4GB",
+        "30%",
+        "80%",
+        "2m",
+        "90s",
+        "8Gi",
+        "500m",
+        "-1",
+        "0",
+        "1e3",
+        "-Xmx4g",
+        "-XX:MaxRAMPercentage=95",
+        "-Dfoo=bar baz",
+        "\n",
+        " ",
+        "%",
+        "GB",
+        "∞",
+    ]
 )
 texts = st.one_of(near_misses, st.text(max_size=40))
-ENUMS = {"charm-function": {"all", "coordinator", "worker"}, "log-level": {"debug", "info", "warn", "error"}}
+ENUMS = {
+    "charm-function": {"all", "coordinator", "worker"},
+    "log-level": {"debug", "info", "warn", "error"},
+}
 
-SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def run(config: dict[str, str | int]) -> tuple[testing.State, testing.Context]:
@@ -43,7 +70,9 @@ def run(config: dict[str, str | int]) -> tuple[testing.State, testing.Context]:
     container = testing.Container("trino", can_connect=True)
     up = workload.TrinoInfo(starting=False, version="483")
     with mock.patch.object(charm, "probe", return_value=up):
-        state = ctx.run(ctx.on.config_changed(), testing.State(containers={container}, config=config))
+        state = ctx.run(
+            ctx.on.config_changed(), testing.State(containers={container}, config=config)
+        )
     return state, ctx
 
 

@@ -108,7 +108,9 @@ def test_clearing_an_option_removes_that_resource(ctx, container, trino, kuberne
         testing.State(leader=True, containers={container}, config={"workload-cpu-limit": "4"}),
     )
 
-    assert patched_resources(kubernetes) == [{"limits": {"memory": None, "cpu": "4"}, "requests": None}]
+    assert patched_resources(kubernetes) == [
+        {"limits": {"memory": None, "cpu": "4"}, "requests": None}
+    ]
 
 
 def test_without_options_ordinary_hooks_never_call_kubernetes(ctx, container, trino, kubernetes):
@@ -160,9 +162,7 @@ def test_an_unreachable_api_is_reported(ctx, container, trino, kubernetes):
 
     state = ctx.run(
         ctx.on.config_changed(),
-        testing.State(
-            leader=True, containers={container}, config={"workload-cpu-limit": "2"}
-        ),
+        testing.State(leader=True, containers={container}, config={"workload-cpu-limit": "2"}),
     )
 
     assert state.unit_status == testing.BlockedStatus(
