@@ -9,8 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import urllib.error
-import urllib.request
 from typing import TYPE_CHECKING, Any
 
 import ops
@@ -33,17 +31,19 @@ class TrinoInfo:
     version: str
 
 
-def probe(timeout: float = 2.0) -> TrinoInfo | None:
+def probe(url: str = INFO_URL, timeout: float = 2.0) -> TrinoInfo | None:
     """Ask Trino whether it has finished starting; None when it does not answer.
 
     The charm and workload containers share the pod's network, so localhost
     reaches Trino. ``/v1/info`` is public: no credentials are sent.
     """
+    import urllib.request  # noqa: PLC0415  (only hooks that report status need it)
+
     try:
-        with urllib.request.urlopen(INFO_URL, timeout=timeout) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http only)
             info = json.load(response)
     except (OSError, ValueError) as error:
-        logger.debug("Trino did not answer on %s: %s", INFO_URL, error)
+        logger.debug("Trino did not answer on %s: %s", url, error)
         return None
     return TrinoInfo(
         starting=bool(info.get("starting", True)),

@@ -240,6 +240,11 @@ def resolve(catalog: Catalog, secrets: Secrets) -> tuple[dict[str, str], list[st
     return properties, []
 
 
+def _ordered(properties: Mapping[str, str]) -> dict[str, str]:
+    """connector.name first, then by name: how a source spells its document never matters."""
+    return {"connector.name": properties["connector.name"], **dict(sorted(properties.items()))}
+
+
 def catalog_set(sources: Iterable[Iterable[Catalog]], secrets: Secrets) -> CatalogSet:
     """Merge, check and resolve every catalog; any problem keeps the last good set."""
     merged, clashes = merge(sources)
@@ -249,5 +254,5 @@ def catalog_set(sources: Iterable[Iterable[Catalog]], secrets: Secrets) -> Catal
         properties, secret_problems = resolve(catalog, secrets)
         for problem in [*catalog.problems(), *secret_problems]:
             problems.append(f"catalog {name!r} ({catalog.source}): {problem}")
-        resolved[name] = Resolved(catalog.source, properties)
+        resolved[name] = Resolved(catalog.source, _ordered(properties))
     return CatalogSet(catalogs={} if problems else resolved, problems=problems)
