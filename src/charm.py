@@ -104,7 +104,7 @@ class TrinoK8sCharm(ops.CharmBase):
 
     # Reconcile: make Kubernetes and the container match the snapshot.
 
-    def _reconcile(self, event: ops.EventBase | None = None) -> None:
+    def _reconcile(self, _: ops.EventBase | None = None) -> None:
         self.unit.set_ports(HTTP_PORT)
         if self.unit.is_leader() and self.peers.relation and self.peers.leader != self.unit.name:
             self.peers.save()
@@ -114,7 +114,7 @@ class TrinoK8sCharm(ops.CharmBase):
             return
         for problem in inputs.catalogs.problems:
             logger.warning("keeping the current catalogs: %s", problem)
-        self._reconcile_resources(inputs.config, event)
+        self._reconcile_resources(inputs.config)
         if not self.workload.container.can_connect():
             return
         plan = plan_node(inputs)
@@ -125,20 +125,24 @@ class TrinoK8sCharm(ops.CharmBase):
             return
         self.workload.apply(plan)
 
-    def _reconcile_resources(self, config: CharmConfig, event: ops.EventBase | None) -> None:
-        """Patch the pod resources (leader only, and only when there is something to do)."""
-        changed = isinstance(event, ops.ConfigChangedEvent | ops.UpgradeCharmEvent)
-        if not self.unit.is_leader() or not (config.resources or changed):
+    def _reconcile_resources(self, config: CharmConfig) -> None:
+        """Patch the pod resources: leader only, and only when some are (or were) set.
+
+        The peer flag records that the charm patched the StatefulSet, so clearing
+        the options removes the resources again, while an application that never
+        set them never pays for lightkube or the API.
+        """
+        if not self.unit.is_leader() or not (config.resources or self.peers.patched_resources):
             return
         from k8s_resources import ResourcePatchError, apply_resources  # noqa: PLC0415
 
         try:
             apply_resources(self.app.name, self.model.name, config.resources)
         except ResourcePatchError as error:
-            if config.resources:
-                self._resource_problem = str(error)
-            else:  # nothing asked for: without access we can never have patched anything
-                logger.debug("no resources to clear: %s", error)
+            self._resource_problem = str(error)
+            return
+        if self.peers.relation and self.peers.patched_resources != bool(config.resources):
+            self.peers.save(patched_resources=bool(config.resources))
 
     # Status: one place decides what the operator reads.
 

@@ -27,6 +27,7 @@ class PeerAppData:
 
     catalogs: dict[str, Any] = dataclasses.field(default_factory=dict)
     leader: str = ""  # the leader unit, so other units can point operators at it
+    patched_resources: bool = False  # the StatefulSet carries resources the charm set
 
 
 class Peers:
@@ -35,20 +36,27 @@ class Peers:
     def __init__(self, model: ops.Model):
         self._model = model
         self.relation = model.get_relation(ENDPOINT)
+        self._loaded: PeerAppData | None = None
 
     def _data(self) -> PeerAppData:
-        if self.relation is None:
-            return PeerAppData()
-        try:
-            return self.relation.load(PeerAppData, self._model.app)
-        except (ValueError, TypeError) as error:  # hand-edited or from a future version
-            logger.error("ignoring unreadable peer data: %s", error)
-            return PeerAppData()
+        if self._loaded is None:
+            self._loaded = PeerAppData()
+            if self.relation is not None:
+                try:
+                    self._loaded = self.relation.load(PeerAppData, self._model.app)
+                except (ValueError, TypeError) as error:  # hand-edited, or a future version
+                    logger.error("ignoring unreadable peer data: %s", error)
+        return self._loaded
 
     @property
     def leader(self) -> str:
         """The unit that was leader when it last wrote, or empty."""
         return self._data().leader
+
+    @property
+    def patched_resources(self) -> bool:
+        """Whether the charm last left resources on the StatefulSet."""
+        return self._data().patched_resources
 
     def action_catalogs(self) -> list[Catalog]:
         """Catalogs added with the add-catalog action."""
@@ -58,7 +66,9 @@ class Peers:
             logger.error("ignoring unreadable action catalogs: %s", error)
             return []
 
-    def save(self, *, catalogs: list[Catalog] | None = None) -> None:
+    def save(
+        self, *, catalogs: list[Catalog] | None = None, patched_resources: bool | None = None
+    ) -> None:
         """Write app data (leader only); the leader also records itself."""
         if self.relation is None:
             raise RuntimeError("the peer relation is not there yet")
@@ -66,4 +76,7 @@ class Peers:
         data.leader = self._model.unit.name
         if catalogs is not None:
             data.catalogs = {catalog.name: catalog.to_data() for catalog in catalogs}
+        if patched_resources is not None:
+            data.patched_resources = patched_resources
         self.relation.save(data, self._model.app)
+        self._loaded = data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import httpx2 as httpx
@@ -100,12 +101,23 @@ def test_nothing_is_patched_when_the_statefulset_already_matches(
     assert kubernetes.patches == []
 
 
+def peers(patched: bool) -> testing.PeerRelation:
+    return testing.PeerRelation(
+        "trino-peers", local_app_data={"patched_resources": json.dumps(patched)}
+    )
+
+
 def test_clearing_an_option_removes_that_resource(ctx, container, trino, kubernetes):
     kubernetes.resources = {"limits": {"memory": "8Gi", "cpu": "4"}}
 
     ctx.run(
         ctx.on.config_changed(),
-        testing.State(leader=True, containers={container}, config={"workload-cpu-limit": "4"}),
+        testing.State(
+            leader=True,
+            containers={container},
+            relations={peers(True)},
+            config={"workload-cpu-limit": "4"},
+        ),
     )
 
     assert patched_resources(kubernetes) == [
@@ -113,8 +125,38 @@ def test_clearing_an_option_removes_that_resource(ctx, container, trino, kuberne
     ]
 
 
-def test_without_options_ordinary_hooks_never_call_kubernetes(ctx, container, trino, kubernetes):
-    ctx.run(ctx.on.update_status(), testing.State(leader=True, containers={container}))
+def test_clearing_every_option_removes_the_resources_once(ctx, container, trino, kubernetes):
+    kubernetes.resources = {"limits": {"memory": "8Gi"}}
+    state = testing.State(leader=True, containers={container}, relations={peers(True)})
+
+    state = ctx.run(ctx.on.config_changed(), state)
+
+    assert patched_resources(kubernetes) == [{"limits": {"memory": None}, "requests": None}]
+    relation = state.get_relations("trino-peers")[0]
+    assert json.loads(relation.local_app_data["patched_resources"]) is False
+    ctx.run(ctx.on.config_changed(), state)
+    assert len(kubernetes.clients) == 1  # the flag is down: no more API calls
+
+
+def test_the_leader_records_that_it_patched(ctx, container, trino, kubernetes):
+    state = testing.State(
+        leader=True,
+        containers={container},
+        relations={peers(False)},
+        config={"workload-memory-limit": "8Gi"},
+    )
+
+    state = ctx.run(ctx.on.config_changed(), state)
+
+    relation = state.get_relations("trino-peers")[0]
+    assert json.loads(relation.local_app_data["patched_resources"]) is True
+
+
+@pytest.mark.parametrize("event", ["update_status", "config_changed", "upgrade_charm"])
+def test_without_options_hooks_never_call_kubernetes(ctx, container, trino, kubernetes, event):
+    state = testing.State(leader=True, containers={container}, relations={peers(False)})
+
+    ctx.run(getattr(ctx.on, event)(), state)
 
     assert kubernetes.clients == []
 
@@ -155,6 +197,7 @@ def test_missing_trust_without_options_is_not_a_problem(ctx, container, trino, k
     state = ctx.run(ctx.on.config_changed(), testing.State(leader=True, containers={container}))
 
     assert state.unit_status == testing.ActiveStatus()
+    assert kubernetes.clients == []
 
 
 def test_an_unreachable_api_is_reported(ctx, container, trino, kubernetes):
