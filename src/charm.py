@@ -72,17 +72,18 @@ class TrinoK8sCharm(ops.CharmBase):
 
     # The snapshot: everything Juju knows that the node depends on.
 
-    def _config_catalogs(self, config: CharmConfig) -> tuple[list[catalogs.Catalog], list[str]]:
-        try:
-            document = yaml.safe_load(config.catalog_config) if config.catalog_config else None
-            return catalogs.from_document(document, "config"), []
-        except (yaml.YAMLError, catalogs.CatalogDocumentError) as error:
-            return [], [f"catalog-config: {str(error).splitlines()[0]}"]
+    def _catalog_sources(self) -> tuple[list[list[catalogs.Catalog]], list[str]]:
+        """Catalogs by source, and why `catalog-config` could not be read, if it could not.
 
-    def _catalog_sources(
-        self, config: CharmConfig
-    ) -> tuple[list[list[catalogs.Catalog]], list[str]]:
-        from_config, problems = self._config_catalogs(config)
+        `catalog-config` is read apart from the other options: a bad catalog must
+        not stop them from applying, nor they it.
+        """
+        text = str(self.config.get("catalog-config", ""))
+        try:
+            document = yaml.safe_load(text) if text.strip() else None
+            from_config, problems = catalogs.from_document(document, "config"), []
+        except (yaml.YAMLError, catalogs.CatalogDocumentError) as error:
+            from_config, problems = [], [f"catalog-config: {str(error).splitlines()[0]}"]
         return [from_config, self.peers.action_catalogs()], problems
 
     def _snapshot(self) -> NodeInputs | ConfigError:
@@ -92,7 +93,7 @@ class TrinoK8sCharm(ops.CharmBase):
             except ConfigError as error:
                 self._inputs = error
                 return error
-            sources, problems = self._catalog_sources(config)
+            sources, problems = self._catalog_sources()
             secret_ids = {
                 catalog.secret for source in sources for catalog in source if catalog.secret
             }
@@ -216,17 +217,15 @@ class TrinoK8sCharm(ops.CharmBase):
         except catalogs.CatalogDocumentError as error:
             event.fail(str(error))
             return
-        inputs = self._snapshot()
-        config = inputs.config if isinstance(inputs, NodeInputs) else CharmConfig()
-        sources, _ = self._catalog_sources(config)
-        others = [[c for c in source if c.source != ACTION_SOURCE] for source in sources]
-        kept = [c for c in self.peers.action_catalogs() if c.name != catalog.name]
+        sources, _ = self._catalog_sources()
         secrets = juju_secrets.fetch(self.model, [catalog.secret] if catalog.secret else [])
-        check = catalogs.catalog_set([*others, [catalog]], secrets)
-        mine = [p for p in check.problems if f"catalog {catalog.name!r}" in p]
-        if mine:
-            event.fail("; ".join(mine))
+        problems = catalogs.admission_problems(
+            catalog, [c for source in sources for c in source], secrets
+        )
+        if problems:
+            event.fail("; ".join(problems))
             return
+        kept = [c for c in self.peers.action_catalogs() if c.name != catalog.name]
         self.peers.save(catalogs=[*kept, catalog])
         self._refresh_and_reconcile()
         event.set_results({"catalog": catalog.name, "connector": catalog.connector})
@@ -244,9 +243,7 @@ class TrinoK8sCharm(ops.CharmBase):
         event.set_results({"removed": name})
 
     def _on_list_catalogs_action(self, event: ops.ActionEvent) -> None:
-        inputs = self._snapshot()
-        config = inputs.config if isinstance(inputs, NodeInputs) else CharmConfig()
-        sources, problems = self._catalog_sources(config)
+        sources, problems = self._catalog_sources()
         listed = sorted(
             (catalog.name, catalog.connector, catalog.source)
             for source in sources

@@ -245,6 +245,17 @@ def _ordered(properties: Mapping[str, str]) -> dict[str, str]:
     return {"connector.name": properties["connector.name"], **dict(sorted(properties.items()))}
 
 
+def admission_problems(catalog: Catalog, others: Iterable[Catalog], secrets: Secrets) -> list[str]:
+    """Why a catalog may not join the others (from other sources); empty if it may."""
+    clashes = [
+        str(Clash(catalog.name, (other.source, catalog.source)))
+        for other in others
+        if other.name == catalog.name and other.source != catalog.source
+    ]
+    own = [*catalog.problems(), *resolve(catalog, secrets)[1]]
+    return clashes + [f"catalog {catalog.name!r}: {problem}" for problem in own]
+
+
 def catalog_set(sources: Iterable[Iterable[Catalog]], secrets: Secrets) -> CatalogSet:
     """Merge, check and resolve every catalog; any problem keeps the last good set."""
     merged, clashes = merge(sources)

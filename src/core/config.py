@@ -59,9 +59,6 @@ class CharmConfig:
     workload_cpu_limit: str = ""
     workload_memory_request: str = ""
     workload_cpu_request: str = ""
-    # Checked catalog by catalog (core.catalogs): a bad catalog must not stop
-    # other options from applying.
-    catalog_config: str = ""
 
     def __post_init__(self):
         problems = [*self._value_problems()]

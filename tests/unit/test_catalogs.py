@@ -309,6 +309,19 @@ class TestCatalogActions:
                 ctx.on.action("add-catalog", params={"name": "tpch", "connector": "tpch"}), state
             )
 
+    def test_a_clash_is_refused_even_while_other_options_are_invalid(
+        self, ctx, container, peers, trino
+    ):
+        config = {**catalog_config(tpch={"connector": "tpch"}), "heap-percentage": 5}
+        state = testing.State(
+            leader=True, containers={container}, relations={peers}, config=config
+        )
+
+        with pytest.raises(testing.ActionFailed, match="defined by both config and action"):
+            ctx.run(
+                ctx.on.action("add-catalog", params={"name": "tpch", "connector": "tpch"}), state
+            )
+
     def test_a_clash_from_config_blocks_naming_both_sources(self, ctx, container, trino, etc):
         peers = testing.PeerRelation(
             "trino-peers",
