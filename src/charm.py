@@ -12,10 +12,27 @@ import ops
 import yaml
 
 import juju_secrets
+from charms.trino_k8s.v0.trino_cluster import (
+    ClusterCatalog,
+    ClusterNotReadyError,
+    ClusterOffer,
+    TrinoClusterProvider,
+    TrinoClusterRequirer,
+)
 from core import catalogs
-from core.config import CharmConfig, ConfigError
-from core.plan import HTTP_PORT, SERVICE, NodeInputs, plan_node
+from core.config import CharmConfig, ConfigError, Role
+from core.plan import (
+    HTTP_PORT,
+    SERVICE,
+    Cluster,
+    NodeInputs,
+    idle_reason,
+    node_environment,
+    plan_node,
+)
+from core.rolling import termination_grace_seconds
 from relations.peers import ACTION_SOURCE, Peers
+from restarts import RollingRestart
 from workload import Workload, probe
 
 logger = logging.getLogger(__name__)
@@ -49,6 +66,9 @@ class TrinoK8sCharm(ops.CharmBase):
         super().__init__(framework)
         self.workload = Workload(self.unit.get_container("trino"))
         self.peers = Peers(self.model)
+        self.restarts = RollingRestart(self.unit, self.peers, self.workload)
+        self.coordinator = TrinoClusterProvider(self.model)
+        self.cluster = TrinoClusterRequirer(self.model)
         self._inputs: NodeInputs | ConfigError | None = None
         self._resource_problem: str | None = None
         for event in (
@@ -59,11 +79,16 @@ class TrinoK8sCharm(ops.CharmBase):
             self.on.update_status,
             self.on.secret_changed,
             self.on.trino_peers_relation_changed,
+            self.on.trino_peers_relation_departed,
+            self.on.trino_coordinator_relation_joined,
+            self.on.trino_worker_relation_changed,
+            self.on.trino_worker_relation_broken,
             self.on.trino_pebble_ready,
             self.on.trino_pebble_check_failed,
             self.on.trino_pebble_check_recovered,
         ):
             framework.observe(event, self._reconcile)
+        framework.observe(self.on.stop, self._on_stop)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
         framework.observe(self.on.restart_action, self._on_restart_action)
         framework.observe(self.on.add_catalog_action, self._on_add_catalog_action)
@@ -93,15 +118,63 @@ class TrinoK8sCharm(ops.CharmBase):
             except ConfigError as error:
                 self._inputs = error
                 return error
-            sources, problems = self._catalog_sources()
-            secret_ids = {
-                catalog.secret for source in sources for catalog in source if catalog.secret
-            }
-            catalog_set = catalogs.catalog_set(sources, juju_secrets.fetch(self.model, secret_ids))
-            if problems:
-                catalog_set = catalogs.CatalogSet({}, problems + catalog_set.problems)
-            self._inputs = NodeInputs(config, self.model.name, self.unit.name, catalog_set)
+            if config.role is Role.WORKER:
+                self._inputs = self._worker_inputs(config)
+            else:
+                self._inputs = self._coordinator_inputs(config)
         return self._inputs
+
+    def _coordinator_inputs(self, config: CharmConfig) -> NodeInputs:
+        sources, problems = self._catalog_sources()
+        secret_ids = {catalog.secret for source in sources for catalog in source if catalog.secret}
+        catalog_set = catalogs.catalog_set(sources, juju_secrets.fetch(self.model, secret_ids))
+        if problems:
+            catalog_set = catalogs.CatalogSet({}, problems + catalog_set.problems)
+        leader = self.unit.is_leader()
+        shared_secret = self.coordinator.shared_secret() if leader else None
+        cluster = None
+        if shared_secret:
+            cluster = Cluster(
+                environment=node_environment(self.model.name),
+                discovery_uri=config.discovery_uri.strip() or self._own_address(),
+                shared_secret=shared_secret,
+            )
+        return NodeInputs(
+            config,
+            self.model.name,
+            self.unit.name,
+            catalog_set,
+            cluster=cluster,
+            leader=leader,
+            leader_unit=self.peers.leader,
+        )
+
+    def _worker_inputs(self, config: CharmConfig) -> NodeInputs:
+        """A worker takes its cluster settings and every catalog from its coordinator."""
+        try:
+            offer = self.cluster.offer()
+        except ClusterNotReadyError as why:
+            return NodeInputs(config, self.model.name, self.unit.name, cluster_problem=str(why))
+        coordinator = self.cluster.relation.app.name if self.cluster.relation else "coordinator"
+        catalog_set = catalogs.CatalogSet(
+            {
+                name: catalogs.Resolved(
+                    f"from {coordinator}",
+                    catalogs.ordered(dict(catalog.properties)),
+                    catalog.credentials,
+                    dict(catalog.files),
+                )
+                for name, catalog in sorted(offer.catalogs.items())
+            },
+            [],
+        )
+        cluster = Cluster(offer.environment, offer.discovery_uri, offer.shared_secret)
+        return NodeInputs(config, self.model.name, self.unit.name, catalog_set, cluster=cluster)
+
+    def _own_address(self) -> str:
+        """This unit's stable pod address: the headless service Juju makes for the app."""
+        pod = self.unit.name.replace("/", "-")
+        return f"http://{pod}.{self.app.name}-endpoints.{self.model.name}.svc.cluster.local:{HTTP_PORT}"
 
     # Reconcile: make Kubernetes and the container match the snapshot.
 
@@ -116,6 +189,8 @@ class TrinoK8sCharm(ops.CharmBase):
         for problem in inputs.catalogs.problems:
             logger.warning("keeping the current catalogs: %s", problem)
         self._reconcile_resources(inputs.config)
+        if inputs.leader and inputs.config.role is not Role.WORKER:
+            self._publish(inputs)
         if not self.workload.container.can_connect():
             return
         plan = plan_node(inputs)
@@ -123,8 +198,29 @@ class TrinoK8sCharm(ops.CharmBase):
             if self.workload.is_running():
                 logger.info("stopping Trino: %s", plan.waiting)
                 self.workload.container.stop(SERVICE)
+            self.restarts.idle()
             return
-        self.workload.apply(plan)
+        self.restarts.apply(
+            plan,
+            drain_first=inputs.config.role is Role.WORKER,
+            grace_seconds=inputs.config.grace_seconds,
+        )
+
+    def _publish(self, inputs: NodeInputs) -> None:
+        """Coordinator leader: hand workers the cluster settings and the last good catalogs."""
+        if inputs.cluster is None or inputs.catalogs.problems or not self.coordinator.relations:
+            return
+        self.coordinator.publish(
+            ClusterOffer(
+                discovery_uri=inputs.cluster.discovery_uri,
+                environment=inputs.cluster.environment,
+                shared_secret=inputs.cluster.shared_secret,
+                catalogs={
+                    name: ClusterCatalog(catalog.properties, catalog.credentials, catalog.files)
+                    for name, catalog in inputs.catalogs.catalogs.items()
+                },
+            )
+        )
 
     def _reconcile_resources(self, config: CharmConfig) -> None:
         """Patch the pod resources: leader only, and only when some are (or were) set.
@@ -133,17 +229,27 @@ class TrinoK8sCharm(ops.CharmBase):
         the options removes the resources again, while an application that never
         set them never pays for lightkube or the API.
         """
-        if not self.unit.is_leader() or not (config.resources or self.peers.patched_resources):
+        if not self.unit.is_leader():
+            return
+        # A worker's pod must live long enough to drain: twice the grace period.
+        grace = (
+            termination_grace_seconds(config.grace_seconds) if config.role is Role.WORKER else None
+        )
+        grace_due = grace is not None and grace != self.peers.app_data.patched_grace_seconds
+        if not (config.resources or self.peers.patched_resources or grace_due):
             return
         from k8s_resources import ResourcePatchError, apply_resources  # noqa: PLC0415
 
         try:
-            apply_resources(self.app.name, self.model.name, config.resources)
+            apply_resources(self.app.name, self.model.name, config.resources, grace)
         except ResourcePatchError as error:
             self._resource_problem = str(error)
             return
-        if self.peers.relation and self.peers.patched_resources != bool(config.resources):
-            self.peers.save(patched_resources=bool(config.resources))
+        if self.peers.relation:
+            self.peers.save(
+                patched_resources=bool(config.resources),
+                patched_grace_seconds=grace or self.peers.app_data.patched_grace_seconds,
+            )
 
     # Status: one place decides what the operator reads.
 
@@ -159,19 +265,33 @@ class TrinoK8sCharm(ops.CharmBase):
             return ops.BlockedStatus(f"workload resources: {self._resource_problem}")
         if inputs.catalogs.problems:
             return ops.BlockedStatus(_first_of(inputs.catalogs.problems))
+        worker = inputs.config.role is Role.WORKER
+        if worker and str(self.config.get("catalog-config", "")).strip():
+            return ops.BlockedStatus(
+                "catalog-config is unused on a worker (catalogs come from the coordinator): "
+                f"`juju config {self.app.name} --reset catalog-config`"
+            )
         return self._workload_status(inputs)
 
-    def _workload_status(self, inputs: NodeInputs) -> ops.StatusBase:  # noqa: PLR0911
+    def _workload_status(self, inputs: NodeInputs) -> ops.StatusBase:
         if not self.workload.container.can_connect():
             return ops.WaitingStatus("waiting for the trino container to start")
-        plan = plan_node(inputs)
-        if plan.waiting:
-            return ops.WaitingStatus(plan.waiting)
+        waiting = idle_reason(inputs)
+        if waiting:
+            return ops.WaitingStatus(waiting)
+        config = inputs.config
+        restarting = self._restart_status(config)
+        if restarting:
+            return restarting
         if not self.workload.is_running():
             return ops.BlockedStatus(
                 f"Trino is {self.workload.service_status() or 'not set up'}; see "
                 f"`juju ssh --container trino {self.unit.name} pebble logs trino`"
             )
+        return self._serving_status(config)
+
+    def _serving_status(self, config: CharmConfig) -> ops.StatusBase:
+        """What Trino itself says: starting, draining, or serving its role."""
         info = probe()
         if info is None:
             return ops.WaitingStatus("Trino is starting (not answering on port 8080 yet)")
@@ -179,22 +299,55 @@ class TrinoK8sCharm(ops.CharmBase):
             self.unit.set_workload_version(info.version)
         if info.starting:
             return ops.WaitingStatus("Trino is starting")
-        if inputs.config.role.value == "coordinator":
+        if info.state == "SHUTTING_DOWN":
+            return ops.MaintenanceStatus(_draining(config))
+        if self.restarts.queued:
+            return ops.ActiveStatus(self.restarts.queued)
+        if config.role is Role.COORDINATOR:
             return ops.ActiveStatus("coordinator: queries run once workers join")
         return ops.ActiveStatus()
+
+    def _restart_status(self, config: CharmConfig) -> ops.StatusBase | None:
+        """A drain in progress, or a restart that failed and holds up the roll."""
+        if self.restarts.draining:
+            return ops.MaintenanceStatus(_draining(config))
+        failure = self.restarts.failure(config.role is Role.WORKER, config.grace_seconds)
+        if not failure:
+            return None
+        line = self.workload.last_error()
+        return ops.BlockedStatus(
+            f"restart failed: {failure}{f'; Trino says: {line}' if line else ''}. The roll "
+            f"is paused here: fix the cause, then `juju run {self.app.name}/leader restart`"
+        )
+
+    # Scale-down and pod deletion.
+
+    def _on_stop(self, _: ops.StopEvent) -> None:
+        """A worker whose pod goes away drains first: its running tasks finish."""
+        inputs = self._snapshot()
+        if isinstance(inputs, ConfigError) or inputs.config.role is not Role.WORKER:
+            return
+        if self.workload.container.can_connect():
+            self.restarts.drain_for_good(inputs.config.grace_seconds)
 
     # Actions.
 
     def _on_restart_action(self, event: ops.ActionEvent) -> None:
-        if not self.workload.container.can_connect():
-            event.fail("the trino container is not reachable yet; retry once the unit is up")
+        """Restart every unit of the application, one at a time, draining workers first."""
+        if not self._leader_only(event):
             return
-        if SERVICE not in self.workload.container.get_plan().services:
-            event.fail(f"Trino is not set up on {self.unit.name}: {self._status().message}")
-            return
-        event.log(f"restarting Trino on {self.unit.name}")
-        self.workload.restart()
-        event.set_results({"restarted": self.unit.name})
+        epoch = self.peers.app_data.restart_epoch + 1
+        self.peers.save(restart_epoch=epoch)
+        self._refresh_and_reconcile()
+        holder = self.peers.app_data.restart_granted
+        outcome = {}
+        for unit in sorted(self.peers.units, key=lambda unit: unit.name):
+            done = self.peers.unit_data(unit).restart_epoch >= epoch
+            outcome[unit.name] = (
+                "restarting now" if unit.name == holder else "restarted" if done else "queued"
+            )
+        event.log("units restart one at a time; `juju status` follows the roll")
+        event.set_results({"units": json.dumps(outcome, sort_keys=True)})
 
     def _leader_only(self, event: ops.ActionEvent) -> bool:
         if self.unit.is_leader() and self.peers.relation:
@@ -208,8 +361,18 @@ class TrinoK8sCharm(ops.CharmBase):
         )
         return False
 
+    def _not_worker(self, event: ops.ActionEvent) -> bool:
+        if self.config.get("charm-function") != Role.WORKER.value:
+            return True
+        coordinator = self.cluster.relation.app.name if self.cluster.relation else None
+        event.fail(
+            "a worker takes its catalogs from its coordinator: run this on "
+            f"{f'{coordinator}/leader' if coordinator else 'the coordinator application'}"
+        )
+        return False
+
     def _on_add_catalog_action(self, event: ops.ActionEvent) -> None:
-        if not self._leader_only(event):
+        if not self._leader_only(event) or not self._not_worker(event):
             return
         params = event.load_params(AddCatalogParams, errors="fail")
         try:
@@ -231,7 +394,7 @@ class TrinoK8sCharm(ops.CharmBase):
         event.set_results({"catalog": catalog.name, "connector": catalog.connector})
 
     def _on_remove_catalog_action(self, event: ops.ActionEvent) -> None:
-        if not self._leader_only(event):
+        if not self._leader_only(event) or not self._not_worker(event):
             return
         name = str(event.params["name"])
         added = self.peers.action_catalogs()
@@ -258,6 +421,11 @@ class TrinoK8sCharm(ops.CharmBase):
         """Apply an action's change in the same hook, from a fresh snapshot."""
         self._inputs = None
         self._reconcile()
+
+
+def _draining(config: CharmConfig) -> str:
+    period = config.graceful_shutdown_period.strip()
+    return f"draining: running tasks finish (up to 2 x {period}), then Trino restarts"
 
 
 def _first_of(problems: list[Any]) -> str:

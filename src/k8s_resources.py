@@ -23,11 +23,18 @@ def _fix_hint(app_name: str) -> str:
     return f"run `juju trust {app_name} --scope=cluster`"
 
 
-def apply_resources(app_name: str, namespace: str, desired: dict[str, dict[str, str]]) -> bool:
+def apply_resources(
+    app_name: str,
+    namespace: str,
+    desired: dict[str, dict[str, str]],
+    termination_grace: int | None = None,
+) -> bool:
     """Make the StatefulSet's trino container have exactly ``desired`` resources.
 
-    Returns True when a patch was sent (Kubernetes then rolls the pods), False
-    when the resources already matched. Raises ResourcePatchError otherwise.
+    With ``termination_grace``, the pods also get that terminationGracePeriodSeconds
+    (a draining worker needs it). Returns True when a patch was sent (Kubernetes
+    then rolls the pods), False when everything already matched. Raises
+    ResourcePatchError otherwise.
     """
     import httpx2 as httpx  # noqa: PLC0415  (lightkube 1.x HTTP client)
     from lightkube import Client  # noqa: PLC0415  (heavy: see module docstring)
@@ -39,7 +46,10 @@ def apply_resources(app_name: str, namespace: str, desired: dict[str, dict[str, 
         client = Client(namespace=namespace, field_manager=app_name)
         statefulset = client.get(StatefulSet, name=app_name)
         current = _current_resources(statefulset)
-        if current == desired:
+        pod_spec = statefulset.spec.template.spec if statefulset.spec else None
+        current_grace = pod_spec.terminationGracePeriodSeconds if pod_spec else None
+        grace_due = termination_grace is not None and termination_grace != current_grace
+        if current == desired and not grace_due:
             return False
         # A strategic merge patch merges maps: keys we no longer want are nulled.
         patch = {
@@ -50,14 +60,13 @@ def apply_resources(app_name: str, namespace: str, desired: dict[str, dict[str, 
             )
             for section in ("limits", "requests")
         }
+        template_spec: dict = {"containers": [{"name": CONTAINER, "resources": patch}]}
+        if grace_due:
+            template_spec["terminationGracePeriodSeconds"] = termination_grace
         client.patch(
             StatefulSet,
             name=app_name,
-            obj={
-                "spec": {
-                    "template": {"spec": {"containers": [{"name": CONTAINER, "resources": patch}]}}
-                }
-            },
+            obj={"spec": {"template": {"spec": template_spec}}},
             patch_type=PatchType.STRATEGIC,
         )
     except ConfigError as error:

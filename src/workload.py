@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 import ops
@@ -20,7 +21,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-INFO_URL = f"http://localhost:{HTTP_PORT}/v1/info"
+BASE_URL = f"http://localhost:{HTTP_PORT}"
+INFO_URL = f"{BASE_URL}/v1/info"
+# Juju mounts its Pebble into every workload container, with the socket beside it.
+PEBBLE = "/charm/bin/pebble"
+PEBBLE_SOCKET = "/charm/container/pebble.socket"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +34,7 @@ class TrinoInfo:
 
     starting: bool
     version: str
+    state: str = "ACTIVE"  # SHUTTING_DOWN while a worker drains
 
 
 def probe(url: str = INFO_URL, timeout: float = 2.0) -> TrinoInfo | None:
@@ -42,13 +48,53 @@ def probe(url: str = INFO_URL, timeout: float = 2.0) -> TrinoInfo | None:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http only)
             info = json.load(response)
+        with urllib.request.urlopen(f"{url}/state", timeout=timeout) as response:  # noqa: S310
+            state = json.load(response)
     except (OSError, ValueError) as error:
         logger.debug("Trino did not answer on %s: %s", url, error)
         return None
     return TrinoInfo(
         starting=bool(info.get("starting", True)),
         version=str(info.get("nodeVersion", {}).get("version", "")),
+        state=str(state),
     )
+
+
+def drain(user: str, base_url: str = BASE_URL, timeout: float = 10.0) -> str | None:
+    """Ask a worker to shut down gracefully; None once it accepted, else why not.
+
+    Trino then stops taking tasks, waits `shutdown.grace-period`, finishes what
+    runs, waits the period again and exits. Pebble starts it again (with the
+    files the charm has just written) unless told otherwise.
+    """
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    request = urllib.request.Request(  # noqa: S310 (http only)
+        f"{base_url}/v1/info/state",
+        data=b'"SHUTTING_DOWN"',
+        method="PUT",
+        headers={"Content-Type": "application/json", "X-Trino-User": user},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310
+            return None
+    except urllib.error.HTTPError as error:
+        return f"Trino refused to drain (HTTP {error.code})"
+    except OSError as error:
+        return f"Trino did not answer the drain request ({error})"
+
+
+_ERROR_LINE = re.compile(r"\b(ERROR|Exception|Error:)")
+
+
+def last_error_line(log: str) -> str:
+    """The last line of a Trino log that reports an error, trimmed for a status message."""
+    errors = [line.strip() for line in log.splitlines() if _ERROR_LINE.search(line)]
+    if not errors:
+        return ""
+    line = errors[-1]
+    return line if len(line) <= 200 else f"{line[:197]}..."  # noqa: PLR2004
 
 
 class Workload:
@@ -57,16 +103,43 @@ class Workload:
     def __init__(self, container: ops.Container):
         self.container = container
 
+    def pending(self, plan: Plan) -> list[str]:
+        """What differs from ``plan`` (paths, or "Pebble layer"); nothing is written."""
+        to_push, to_remove = self._file_changes(plan)
+        layer = ["Pebble layer"] if self._layer_differs(plan.layer) else []
+        return [*to_push, *to_remove, *layer]
+
+    def write(self, plan: Plan) -> list[str]:
+        """Make the files and the layer match ``plan``; what changed. Trino is not restarted."""
+        to_push, to_remove = self._file_changes(plan)
+        for path in to_push:
+            file = plan.files[path]
+            self.container.push(
+                path,
+                file.content,
+                make_dirs=True,
+                permissions=file.mode,
+                user="trino",
+                group="trino",
+            )
+        for path in to_remove:
+            self.container.remove_path(path)
+        changed = [*to_push, *to_remove]
+        if self._layer_differs(plan.layer):
+            layer = ops.pebble.Layer(plan.layer)  # type: ignore[arg-type]
+            self.container.add_layer(SERVICE, layer, combine=True)
+            changed.append("Pebble layer")
+        return changed
+
     def apply(self, plan: Plan) -> bool:
         """Make the container match ``plan``; True if Trino was (re)started."""
-        files_changed = self._sync_files(plan)
-        layer_changed = self._sync_layer(plan.layer)
+        changed = self.write(plan)
         if not self.is_running():
             logger.info("starting Trino")
             self.container.replan()
             return True
-        if files_changed or layer_changed:
-            logger.info("restarting Trino: %s", ", ".join(files_changed) or "Pebble layer")
+        if changed:
+            logger.info("restarting Trino: %s", ", ".join(changed))
             self.container.restart(SERVICE)
             return True
         return False
@@ -82,38 +155,55 @@ class Workload:
         return str(getattr(service.current, "value", service.current)) if service else None
 
     def restart(self) -> None:
-        """Restart Trino now (the `restart` action)."""
+        """Restart Trino now."""
         self.container.restart(SERVICE)
 
-    def check_failures(self) -> int:
-        """How many times in a row the readiness check has failed."""
-        check = self.container.get_checks(CHECK).get(CHECK)
-        return check.failures if check else 0
+    def stay_down_after_exit(self) -> None:
+        """Let Trino exit for good once it has drained (its pod is going away)."""
+        layer = {"services": {SERVICE: {"override": "merge", "on-success": "ignore"}}}
+        self.container.add_layer(f"{SERVICE}-stopping", layer, combine=True)  # type: ignore[arg-type]
 
-    def _sync_files(self, plan: Plan) -> list[str]:
+    def wait_stopped(self, timeout: float, poll: float = 2.0) -> bool:
+        """Wait up to ``timeout`` seconds for Trino to exit; True if it did."""
+        import time  # noqa: PLC0415
+
+        deadline = time.monotonic() + timeout
+        while self.is_running():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)
+        return True
+
+    def last_error(self) -> str:
+        """Trino's last error line from the Pebble log, or empty when none can be read."""
+        try:
+            process = self.container.exec(
+                [PEBBLE, "logs", SERVICE, "-n", "200"],
+                environment={"PEBBLE_SOCKET": PEBBLE_SOCKET},
+                timeout=10,
+            )
+            output, _ = process.wait_output()
+        except (ops.pebble.Error, OSError) as error:
+            logger.debug("cannot read Trino's log: %s", error)
+            return ""
+        return last_error_line(output)
+
+    def _file_changes(self, plan: Plan) -> tuple[list[str], list[str]]:
+        """Paths to push, and stale paths to remove from the charm's exclusive folders."""
         present = self._list(ETC, *plan.exclusive_dirs)
-        changed = []
-        for path, file in sorted(plan.files.items()):
-            if self._differs(path, file, present.get(path)):
-                self.container.push(
-                    path,
-                    file.content,
-                    make_dirs=True,
-                    permissions=file.mode,
-                    user="trino",
-                    group="trino",
-                )
-                changed.append(path)
-        for path, info in sorted(present.items()):
-            in_exclusive_dir = any(path.startswith(f"{d}/") for d in plan.exclusive_dirs)
-            if (
-                in_exclusive_dir
-                and path not in plan.files
-                and info.type == ops.pebble.FileType.FILE
-            ):
-                self.container.remove_path(path)
-                changed.append(path)
-        return changed
+        to_push = [
+            path
+            for path, file in sorted(plan.files.items())
+            if self._differs(path, file, present.get(path))
+        ]
+        to_remove = [
+            path
+            for path, info in sorted(present.items())
+            if any(path.startswith(f"{d}/") for d in plan.exclusive_dirs)
+            and path not in plan.files
+            and info.type == ops.pebble.FileType.FILE
+        ]
+        return to_push, to_remove
 
     def _list(self, *directories: str) -> dict[str, ops.pebble.FileInfo]:
         found = {}
@@ -132,17 +222,14 @@ class Workload:
         with self.container.pull(path, encoding=None) as current:
             return current.read() != content
 
-    def _sync_layer(self, layer: dict[str, Any]) -> bool:
+    def _layer_differs(self, layer: dict[str, Any]) -> bool:
         desired = ops.pebble.Layer(layer)  # type: ignore[arg-type]
         plan = self.container.get_plan()
         current_service = plan.services.get(SERVICE)
         current_check = plan.checks.get(CHECK)
-        if (
+        return not (
             current_service is not None
             and current_check is not None
             and current_service.to_dict() == desired.services[SERVICE].to_dict()
             and current_check.to_dict() == desired.checks[CHECK].to_dict()
-        ):
-            return False
-        self.container.add_layer(SERVICE, desired, combine=True)
-        return True
+        )

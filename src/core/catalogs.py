@@ -212,6 +212,8 @@ class Resolved:
 
     source: str
     properties: dict[str, str]
+    credentials: frozenset[str] = frozenset()  # which properties came from a secret
+    files: dict[str, str] = dataclasses.field(default_factory=dict)  # other files it needs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,7 +242,7 @@ def resolve(catalog: Catalog, secrets: Secrets) -> tuple[dict[str, str], list[st
     return properties, []
 
 
-def _ordered(properties: Mapping[str, str]) -> dict[str, str]:
+def ordered(properties: Mapping[str, str]) -> dict[str, str]:
     """connector.name first, then by name: how a source spells its document never matters."""
     return {"connector.name": properties["connector.name"], **dict(sorted(properties.items()))}
 
@@ -265,5 +267,7 @@ def catalog_set(sources: Iterable[Iterable[Catalog]], secrets: Secrets) -> Catal
         properties, secret_problems = resolve(catalog, secrets)
         for problem in [*catalog.problems(), *secret_problems]:
             problems.append(f"catalog {name!r} ({catalog.source}): {problem}")
-        resolved[name] = Resolved(catalog.source, _ordered(properties))
+        resolved[name] = Resolved(
+            catalog.source, ordered(properties), frozenset(catalog.secret_properties)
+        )
     return CatalogSet(catalogs={} if problems else resolved, problems=problems)

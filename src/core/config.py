@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 
 from core import jvm, sizes
 
+_DISCOVERY_URI = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")
 HEAP_HEADROOM = 0.3  # Trino's default memory.heap-headroom-per-node: 30% of the heap
 HEAP_PERCENTAGE_RANGE = (50, 90)
 LOG_LEVELS = ("debug", "info", "warn", "error")
@@ -55,6 +57,7 @@ class CharmConfig:
     query_max_memory: str = ""
     query_max_memory_per_node: str = ""
     graceful_shutdown_period: str = "2m"
+    discovery_uri: str = ""
     workload_memory_limit: str = ""
     workload_cpu_limit: str = ""
     workload_memory_request: str = ""
@@ -71,6 +74,11 @@ class CharmConfig:
     def role(self) -> Role:
         """The role from `charm-function`."""
         return Role(self.charm_function.strip())
+
+    @property
+    def grace_seconds(self) -> float:
+        """`graceful-shutdown-period` in seconds."""
+        return sizes.trino_duration_seconds(self.graceful_shutdown_period.strip()) or 0.0
 
     @property
     def jvm_flags(self) -> list[str]:
@@ -131,6 +139,13 @@ class CharmConfig:
         yield from self._resource_problems()
 
     def _resource_problems(self):
+        uri = self.discovery_uri.strip()
+        if uri and not _DISCOVERY_URI.match(uri):
+            yield Problem(
+                "discovery-uri",
+                f"{uri!r} is not an http(s) URL with a host such as "
+                "http://trino-0.trino-endpoints.lake.svc.cluster.local:8080",
+            )
         for option, value, kind in (
             ("workload-memory-limit", self.workload_memory_limit, "memory"),
             ("workload-memory-request", self.workload_memory_request, "memory"),

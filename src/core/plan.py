@@ -28,6 +28,15 @@ SECRET = 0o600
 
 
 @dataclasses.dataclass(frozen=True)
+class Cluster:
+    """What every node of one Trino cluster must share."""
+
+    environment: str  # node.environment
+    discovery_uri: str  # where workers announce themselves
+    shared_secret: str  # internal-communication.shared-secret
+
+
+@dataclasses.dataclass(frozen=True)
 class NodeInputs:
     """Everything a node's files depend on, gathered by the charm in one place."""
 
@@ -35,6 +44,13 @@ class NodeInputs:
     model_name: str
     unit_name: str
     catalogs: CatalogSet = dataclasses.field(default_factory=lambda: CatalogSet({}, []))
+    # None until the coordinator (or, on a coordinator, its leader) has shared it.
+    cluster: Cluster | None = None
+    # Why there is no cluster yet, for the operator (a worker without coordinator...).
+    cluster_problem: str = ""
+    # The coordinator runs on the leader alone; other units of its application stand by.
+    leader: bool = True
+    leader_unit: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,21 +121,35 @@ def access_rules() -> dict[str, Any]:
     return {"system_information": [{"user": CHARM_USER, "allow": ["read", "write"]}]}
 
 
+def idle_reason(inputs: NodeInputs) -> str | None:
+    """Why this unit must not run Trino now, or None when it should."""
+    if inputs.config.role is Role.WORKER:
+        if inputs.cluster is None:
+            return inputs.cluster_problem or "waiting for a coordinator"
+        return None
+    if not inputs.leader:
+        leader = inputs.leader_unit or "the leader"
+        return (
+            f"standby: {leader} runs the coordinator (a cluster has one); this unit takes "
+            "over if it goes. Scale workers with a charm-function=worker application"
+        )
+    if inputs.cluster is None:
+        return inputs.cluster_problem or "waiting for the cluster secret"
+    return None
+
+
 def plan_node(inputs: NodeInputs) -> Plan:
     """The files and layer of one node, or why it must wait."""
     config = inputs.config
-    if config.role is Role.WORKER:
-        return Plan(
-            files={},
-            layer={},
-            waiting="worker waiting for a coordinator: set charm-function=all to run "
-            "a single node (workers join coordinators with the trino-worker relation)",
-        )
+    waiting = idle_reason(inputs)
+    if waiting or inputs.cluster is None:
+        return Plan(files={}, layer={}, waiting=waiting or "waiting for the cluster")
+    cluster = inputs.cluster
     coordinator = config.role in (Role.ALL, Role.COORDINATOR)
     files = {
         f"{ETC}/node.properties": render(
             "node.properties",
-            environment=node_environment(inputs.model_name),
+            environment=cluster.environment,
             node_id=node_id(inputs.unit_name),
             data_dir=DATA_DIR,
         ),
@@ -129,7 +159,10 @@ def plan_node(inputs: NodeInputs) -> Plan:
             coordinator=coordinator,
             include_coordinator=config.role is Role.ALL,
             http_port=HTTP_PORT,
-            discovery_uri=f"http://localhost:{HTTP_PORT}",
+            discovery_uri=f"http://localhost:{HTTP_PORT}"
+            if coordinator
+            else cluster.discovery_uri,
+            shared_secret=cluster.shared_secret,
             grace_period=config.graceful_shutdown_period.strip(),
             query_max_memory=config.query_max_memory.strip(),
             query_max_memory_per_node=config.query_max_memory_per_node.strip(),
@@ -141,6 +174,8 @@ def plan_node(inputs: NodeInputs) -> Plan:
         f"{ETC}/rules.json": json.dumps(access_rules(), indent=2, sort_keys=True) + "\n",
     }
     plan_files = {path: File(content) for path, content in files.items()}
+    # config.properties holds the cluster's shared secret.
+    plan_files[f"{ETC}/config.properties"] = File(files[f"{ETC}/config.properties"], mode=SECRET)
     if inputs.catalogs.problems:
         # Keep whatever catalog files are in place: the last good set.
         return Plan(files=plan_files, layer=pebble_layer(), exclusive_dirs=())
@@ -150,4 +185,6 @@ def plan_node(inputs: NodeInputs) -> Plan:
             render("catalog.properties", source=catalog.source, properties=catalog.properties),
             mode=SECRET,
         )
+        for path, content in catalog.files.items():
+            plan_files[path] = File(content, mode=SECRET)
     return Plan(files=plan_files, layer=pebble_layer())

@@ -43,9 +43,20 @@ def trino_size(text: str) -> int | None:
     return int(float(match[1]) * 1024 ** _TRINO_SIZE_UNITS[match[2]])
 
 
+_DURATION_SECONDS = {
+    "ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400,
+}  # fmt: skip
+
+
 def trino_duration_ok(text: str) -> bool:
     """Whether Trino accepts ``text`` as a duration (``90s``, ``2m``, ``1.5h``)."""
     return _TRINO_DURATION.match(text) is not None
+
+
+def trino_duration_seconds(text: str) -> float | None:
+    """Seconds in a Trino duration (``2m`` is 120)."""
+    match = _TRINO_DURATION.match(text)
+    return float(match[1]) * _DURATION_SECONDS[match[2]] if match else None
 
 
 def percentage(text: str) -> float | None:

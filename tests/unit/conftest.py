@@ -11,6 +11,8 @@ import pytest
 from ops import testing
 
 import charm
+import k8s_resources
+import restarts
 import workload
 from charm import TrinoK8sCharm
 
@@ -58,6 +60,7 @@ def trino(monkeypatch: pytest.MonkeyPatch) -> FakeTrino:
     """Trino's HTTP endpoint, faked: by default up and finished starting."""
     fake = FakeTrino()
     monkeypatch.setattr(charm, "probe", fake)
+    monkeypatch.setattr(restarts, "probe", fake)
     return fake
 
 
@@ -103,3 +106,25 @@ def properties(text: str) -> dict[str, str]:
     """A .properties file as a dict (enough of the format for our files)."""
     pairs = (line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
     return dict(pairs)
+
+
+def cluster_secrets(state: testing.State) -> set[testing.Secret]:
+    """The cluster secret a leader made (shared secret): keep it when replacing secrets."""
+    return {secret for secret in state.secrets if secret.label == "trino-cluster"}
+
+
+@pytest.fixture(autouse=True)
+def kubernetes_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """The StatefulSet patches the charm asks for (no Kubernetes API here).
+
+    test_k8s_resources.py overrides this fixture to drive the real patching code
+    against a fake lightkube client.
+    """
+    calls: list[tuple] = []
+
+    def record(*args: object) -> bool:
+        calls.append(args)
+        return True
+
+    monkeypatch.setattr(k8s_resources, "apply_resources", record)
+    return calls

@@ -9,7 +9,7 @@ import pathlib
 import ops
 import pytest
 import yaml
-from conftest import properties, read_files
+from conftest import cluster_secrets, properties, read_files
 from ops import testing
 
 DB_URL = "jdbc:postgresql://db.example:5432/sales"
@@ -101,7 +101,10 @@ class TestConfigCatalogs:
             creds, latest_content={**CREDENTIALS, "password": "n3w-Pa55"}
         )
 
-        ctx.run(ctx.on.secret_changed(rotated), dataclasses.replace(state, secrets={rotated}))
+        ctx.run(
+            ctx.on.secret_changed(rotated),
+            dataclasses.replace(state, secrets={rotated, *cluster_secrets(state)}),
+        )
 
         assert catalog_files(etc)["sales"]["connection-password"] == "n3w-Pa55"
         assert pebble_calls.restarts == [("trino",)]
@@ -112,7 +115,9 @@ class TestConfigCatalogs:
         state, creds = with_sales
         before = mtimes(etc)
 
-        after = ctx.run(ctx.on.update_status(), dataclasses.replace(state, secrets=set()))
+        after = ctx.run(
+            ctx.on.update_status(), dataclasses.replace(state, secrets=cluster_secrets(state))
+        )
 
         assert isinstance(after.unit_status, testing.BlockedStatus)
         message = after.unit_status.message
@@ -129,7 +134,8 @@ class TestConfigCatalogs:
         broken = dataclasses.replace(creds, latest_content={"username": "x"})
 
         after = ctx.run(
-            ctx.on.secret_changed(broken), dataclasses.replace(state, secrets={broken})
+            ctx.on.secret_changed(broken),
+            dataclasses.replace(state, secrets={broken, *cluster_secrets(state)}),
         )
 
         assert after.unit_status == testing.BlockedStatus(
@@ -395,10 +401,10 @@ class TestPersistence:
             mounts={"etc": testing.Mount(location="/etc/trino", source=empty)},
         )
 
-        # A non-leader unit on a new pod: it only reads the application databag.
+        # A unit on a new pod (its files gone): the application databag brings them back.
         ctx.run(
             ctx.on.pebble_ready(container),
-            testing.State(containers={container}, relations={stored}),
+            testing.State(leader=True, containers={container}, relations={stored}),
         )
 
         assert catalog_files(empty) == {"tiny": {"connector.name": "tpch"}}
@@ -421,10 +427,12 @@ class TestPersistence:
 
 
 def test_secret_changed_on_an_unrelated_secret_restarts_nothing(ctx, with_sales, pebble_calls):
-    state, creds = with_sales
+    state, _ = with_sales
     other = testing.Secret(tracked_content={"a": "b"})
 
-    ctx.run(ctx.on.secret_changed(other), dataclasses.replace(state, secrets={creds, other}))
+    ctx.run(
+        ctx.on.secret_changed(other), dataclasses.replace(state, secrets={*state.secrets, other})
+    )
 
     assert pebble_calls.restarts == []
 

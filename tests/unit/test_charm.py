@@ -29,13 +29,17 @@ def mtimes(etc: pathlib.Path) -> dict[str, int]:
 @pytest.fixture
 def running(ctx, container, trino, pebble_calls) -> testing.State:
     """A unit after pebble-ready: files written, Trino started and serving."""
-    state = ctx.run(ctx.on.pebble_ready(container), testing.State(containers={container}))
+    state = ctx.run(
+        ctx.on.pebble_ready(container), testing.State(leader=True, containers={container})
+    )
     pebble_calls.replans = 0
     return state
 
 
 def test_pebble_ready_sets_up_the_service_and_its_check(ctx, container, trino, pebble_calls):
-    state = ctx.run(ctx.on.pebble_ready(container), testing.State(containers={container}))
+    state = ctx.run(
+        ctx.on.pebble_ready(container), testing.State(leader=True, containers={container})
+    )
 
     plan = state.get_container("trino").plan
     service = plan.services["trino"]
@@ -56,12 +60,14 @@ def test_pebble_ready_sets_up_the_service_and_its_check(ctx, container, trino, p
 
 
 def test_pebble_ready_writes_every_file_trino_reads(ctx, container, etc, trino):
-    ctx.run(ctx.on.pebble_ready(container), testing.State(containers={container}))
+    ctx.run(ctx.on.pebble_ready(container), testing.State(leader=True, containers={container}))
 
     files = read_files(etc)
     assert set(files) == EXPECTED_FILES
     for name in files:
-        assert (etc / name).stat().st_mode & 0o777 == 0o644
+        # config.properties holds the cluster's shared secret.
+        mode = 0o600 if name == "config.properties" else 0o644
+        assert (etc / name).stat().st_mode & 0o777 == mode
     node = properties(files["node.properties"])
     assert node == {
         "node.environment": node["node.environment"],
@@ -69,6 +75,8 @@ def test_pebble_ready_writes_every_file_trino_reads(ctx, container, etc, trino):
         "node.data-dir": "/data/trino",
     }
     config = properties(files["config.properties"])
+    # 512 random bytes, base64, made once by the leader and kept in a Juju secret.
+    assert len(config.pop("internal-communication.shared-secret")) == 684
     assert config == {
         "coordinator": "true",
         "node-scheduler.include-coordinator": "true",
@@ -94,7 +102,9 @@ def test_config_options_reach_the_files(ctx, container, etc, trino):
         "query-max-memory-per-node": "25%",
         "graceful-shutdown-period": "5m",
     }
-    ctx.run(ctx.on.config_changed(), testing.State(containers={container}, config=config))
+    ctx.run(
+        ctx.on.config_changed(), testing.State(leader=True, containers={container}, config=config)
+    )
 
     files = read_files(etc)
     jvm_lines = files["jvm.config"].splitlines()
@@ -113,7 +123,7 @@ def test_a_stale_catalog_file_is_removed(ctx, container, etc, trino):
     (etc / "catalog").mkdir()
     (etc / "catalog" / "tpch.properties").write_text("connector.name=tpch\n")
 
-    ctx.run(ctx.on.pebble_ready(container), testing.State(containers={container}))
+    ctx.run(ctx.on.pebble_ready(container), testing.State(leader=True, containers={container}))
 
     assert not (etc / "catalog" / "tpch.properties").exists()
 
@@ -128,7 +138,7 @@ def test_a_stale_catalog_file_is_removed(ctx, container, etc, trino):
 def test_serving_roles_are_active(ctx, container, etc, trino, role, expected):
     state = ctx.run(
         ctx.on.config_changed(),
-        testing.State(containers={container}, config={"charm-function": role}),
+        testing.State(leader=True, containers={container}, config={"charm-function": role}),
     )
 
     assert state.unit_status == expected
@@ -153,7 +163,7 @@ def test_a_worker_without_coordinator_waits_and_runs_nothing(ctx, container, etc
 def test_an_unknown_role_blocks_with_the_option_name(ctx, container, etc, trino):
     state = ctx.run(
         ctx.on.config_changed(),
-        testing.State(containers={container}, config={"charm-function": "leader"}),
+        testing.State(leader=True, containers={container}, config={"charm-function": "leader"}),
     )
 
     assert state.unit_status == testing.BlockedStatus(
@@ -227,7 +237,9 @@ def test_refused_memory_settings_leave_the_running_files_untouched(
 def test_several_bad_options_are_counted_in_the_status(ctx, container, trino):
     config = {"log-level": "loud", "heap-percentage": 10}
 
-    state = ctx.run(ctx.on.config_changed(), testing.State(containers={container}, config=config))
+    state = ctx.run(
+        ctx.on.config_changed(), testing.State(leader=True, containers={container}, config=config)
+    )
 
     assert state.unit_status == testing.BlockedStatus(
         "log-level: 'loud' is not a level; use debug, info, warn, error"
@@ -238,7 +250,7 @@ def test_several_bad_options_are_counted_in_the_status(ctx, container, trino):
 def test_waiting_for_the_container(ctx, trino):
     container = testing.Container("trino", can_connect=False)
 
-    state = ctx.run(ctx.on.config_changed(), testing.State(containers={container}))
+    state = ctx.run(ctx.on.config_changed(), testing.State(leader=True, containers={container}))
 
     assert state.unit_status == testing.WaitingStatus("waiting for the trino container to start")
 
@@ -253,7 +265,9 @@ def test_waiting_for_the_container(ctx, trino):
 def test_waiting_while_trino_starts(ctx, container, trino: FakeTrino, info, message):
     trino.info = info
 
-    state = ctx.run(ctx.on.pebble_ready(container), testing.State(containers={container}))
+    state = ctx.run(
+        ctx.on.pebble_ready(container), testing.State(leader=True, containers={container})
+    )
 
     assert state.unit_status == testing.WaitingStatus(message)
 
@@ -286,24 +300,3 @@ def test_a_crashed_service_blocks_with_where_to_look(ctx, running, trino):
     assert isinstance(state.unit_status, testing.BlockedStatus)
     assert "Trino is error" in state.unit_status.message
     assert "pebble logs trino" in state.unit_status.message
-
-
-class TestRestartAction:
-    def test_restart_restarts_trino_and_says_where(self, ctx, running, pebble_calls):
-        ctx.run(ctx.on.action("restart"), running)
-
-        assert pebble_calls.restarts == [("trino",)]
-        assert ctx.action_results == {"restarted": "trino-k8s/0"}
-        assert ctx.action_logs == ["restarting Trino on trino-k8s/0"]
-
-    def test_restart_fails_without_the_container(self, ctx, trino):
-        container = testing.Container("trino", can_connect=False)
-
-        with pytest.raises(testing.ActionFailed, match="not reachable"):
-            ctx.run(ctx.on.action("restart"), testing.State(containers={container}))
-
-    def test_restart_fails_when_trino_is_not_set_up(self, ctx, container, trino):
-        state = testing.State(containers={container}, config={"heap-percentage": 20})
-
-        with pytest.raises(testing.ActionFailed, match="heap-percentage"):
-            ctx.run(ctx.on.action("restart"), state)

@@ -71,7 +71,8 @@ def run(config: dict[str, str | int]) -> tuple[testing.State, testing.Context]:
     up = workload.TrinoInfo(starting=False, version="483")
     with mock.patch.object(charm, "probe", return_value=up):
         state = ctx.run(
-            ctx.on.config_changed(), testing.State(containers={container}, config=config)
+            ctx.on.config_changed(),
+            testing.State(leader=True, containers={container}, config=config),
         )
     return state, ctx
 

@@ -8,7 +8,7 @@ import pytest
 
 from core import jvm, sizes
 from core.config import CharmConfig, ConfigError, Role
-from core.plan import CHARM_USER, NodeInputs, node_environment, node_id, plan_node
+from core.plan import CHARM_USER, Cluster, NodeInputs, node_environment, node_id, plan_node
 from core.render import properties_value
 
 
@@ -178,7 +178,9 @@ class TestRendering:
 
 class TestPlan:
     def inputs(self, **options: object) -> NodeInputs:
-        return NodeInputs(CharmConfig(**options), "Prod-Lake", "trino/3")  # type: ignore[arg-type]
+        cluster = Cluster(node_environment("Prod-Lake"), "http://trino-0.x:8080", "s3cret")
+        config = CharmConfig(**options)  # type: ignore[arg-type]
+        return NodeInputs(config, "Prod-Lake", "trino/3", cluster=cluster)
 
     def test_node_names_are_ones_trino_accepts(self):
         assert node_environment("prod-lake") == "prod_lake"
@@ -205,7 +207,9 @@ class TestPlan:
         assert "catalogs" not in rules  # no data rules: Trino grants data access as by default
 
     def test_a_worker_waits_and_writes_nothing(self):
-        plan = plan_node(self.inputs(charm_function="worker"))
+        plan = plan_node(
+            NodeInputs(CharmConfig(charm_function="worker"), "Prod-Lake", "trino-worker/3")
+        )
         assert plan.waiting
         assert "coordinator" in plan.waiting
         assert plan.files == {}

@@ -211,3 +211,8 @@ def test_an_unreachable_api_is_reported(ctx, container, trino, kubernetes):
     assert state.unit_status == testing.BlockedStatus(
         "workload resources: the Kubernetes API did not answer: connection refused"
     )
+
+
+@pytest.fixture
+def kubernetes_calls() -> None:
+    """Here the real patching code runs, against the fake client above."""

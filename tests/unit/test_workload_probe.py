@@ -14,12 +14,14 @@ from workload import TrinoInfo, probe
 
 class FakeInfo(http.server.BaseHTTPRequestHandler):
     body = b""
+    state = b'"ACTIVE"'
 
     def do_GET(self):
-        self.send_response(200 if self.path == "/v1/info" else 404)
+        known = {"/v1/info": self.body, "/v1/info/state": self.state}
+        self.send_response(200 if self.path in known else 404)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
-        self.wfile.write(self.body)
+        self.wfile.write(known.get(self.path, b""))
 
     def log_message(self, format, *args):  # keep pytest output clean
         pass

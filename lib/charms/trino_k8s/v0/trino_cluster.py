@@ -1,0 +1,237 @@
+"""The `trino_cluster` interface: how worker applications join a Trino coordinator.
+
+A coordinator application provides `trino-coordinator`; each worker application requires
+it on `trino-worker` (limit 1). The coordinator's leader writes its application databag:
+
+| key | value |
+|---|---|
+| `discovery-uri` | where workers announce themselves: the coordinator's HTTP address |
+| `environment` | Trino `node.environment`; every node of a cluster must share it |
+| `catalogs` | JSON: name -> `{"properties": {...}, "files": {path: text}}`, no credential |
+| `settings` | JSON: other cluster-wide settings (authentication, TLS modes), `{}` for none |
+| `secret-id` | a Juju secret granted to the relation, with `shared-secret` (Trino's
+  `internal-communication.shared-secret`) and `catalog-credentials` (JSON: catalog name ->
+  the properties that are credentials) |
+
+Nothing that is a credential is ever in the databag: it is all in the secret. The library
+only reads and writes data; it sets no status and observes no event, so each charm decides
+when to publish and what to tell its operator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import ops
+
+LIBAPI = 0
+LIBPATCH = 1
+
+logger = logging.getLogger(__name__)
+
+PROVIDES = "trino-coordinator"
+REQUIRES = "trino-worker"
+SECRET_LABEL = "trino-cluster"  # noqa: S105  (a label, not a password)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterCatalog:
+    """One catalog as every node writes it."""
+
+    properties: Mapping[str, str]  # every property, credentials included
+    credentials: frozenset[str] = frozenset()  # which properties are credentials
+    files: Mapping[str, str] = dataclasses.field(default_factory=dict)  # path -> content
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterOffer:
+    """What a coordinator shares with its workers."""
+
+    discovery_uri: str
+    environment: str
+    shared_secret: str
+    catalogs: Mapping[str, ClusterCatalog] = dataclasses.field(default_factory=dict)
+    settings: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def secret_content(self) -> dict[str, str]:
+        """The part of the offer that only the secret carries."""
+        credentials = {
+            name: {key: catalog.properties[key] for key in sorted(catalog.credentials)}
+            for name, catalog in sorted(self.catalogs.items())
+            if catalog.credentials
+        }
+        return {
+            "shared-secret": self.shared_secret,
+            "catalog-credentials": json.dumps(credentials, sort_keys=True),
+        }
+
+
+@dataclasses.dataclass
+class _Databag:
+    discovery_uri: str = dataclasses.field(default="", metadata={"alias": "discovery-uri"})
+    environment: str = ""
+    catalogs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    settings: dict[str, str] = dataclasses.field(default_factory=dict)
+    secret_id: str = dataclasses.field(default="", metadata={"alias": "secret-id"})
+
+
+def _public_catalogs(offer: ClusterOffer) -> dict[str, Any]:
+    return {
+        name: {
+            "properties": {
+                key: value
+                for key, value in catalog.properties.items()
+                if key not in catalog.credentials
+            },
+            "files": dict(catalog.files),
+        }
+        for name, catalog in sorted(offer.catalogs.items())
+    }
+
+
+class TrinoClusterProvider:
+    """The coordinator side: publish an offer to every related worker application."""
+
+    def __init__(self, model: ops.Model, endpoint: str = PROVIDES):
+        self._model = model
+        self._endpoint = endpoint
+
+    @property
+    def relations(self) -> list[ops.Relation]:
+        """The related worker applications."""
+        return list(self._model.relations.get(self._endpoint, []))
+
+    def publish(self, offer: ClusterOffer) -> bool:
+        """Share ``offer`` with every worker application (leader only).
+
+        The secret gets a new revision only when its content changes, and a databag
+        is written only when it differs, so publishing the same offer twice is free
+        of side effects. Returns True when anything was written.
+        """
+        relations = self.relations
+        if not relations:
+            return False
+        secret, changed = self._secret(offer.secret_content())
+        desired = _Databag(
+            discovery_uri=offer.discovery_uri,
+            environment=offer.environment,
+            catalogs=_public_catalogs(offer),
+            settings=dict(offer.settings),
+            # A secret found by its label may not know its id yet: the owner can ask.
+            secret_id=str(secret.id or secret.get_info().id),
+        )
+        for relation in relations:
+            if relation.app is None:
+                continue
+            current = _load(relation, self._model.app)
+            if current == desired:
+                continue
+            if current is None or current.secret_id != desired.secret_id:
+                secret.grant(relation)
+            relation.save(desired, self._model.app)
+            changed = True
+        return changed
+
+    def shared_secret(self) -> str:
+        """The cluster's shared secret, made once by the leader (empty elsewhere).
+
+        It lives in the same application secret the workers are granted, so every
+        node of the cluster reads the same value, and a new leader finds it again.
+        """
+        try:
+            content = self._model.get_secret(label=SECRET_LABEL).get_content(refresh=True)
+        except ops.SecretNotFoundError:
+            if not self._model.unit.is_leader():
+                return ""
+            import base64  # noqa: PLC0415
+            import secrets  # noqa: PLC0415
+
+            # 512 random bytes, base64: what the Trino docs suggest.
+            token = base64.b64encode(secrets.token_bytes(512)).decode()
+            content = {"shared-secret": token, "catalog-credentials": "{}"}
+            self._model.app.add_secret(content, label=SECRET_LABEL)
+        return content.get("shared-secret", "")
+
+    def _secret(self, content: dict[str, str]) -> tuple[ops.Secret, bool]:
+        try:
+            secret = self._model.get_secret(label=SECRET_LABEL)
+        except ops.SecretNotFoundError:
+            return self._model.app.add_secret(content, label=SECRET_LABEL), True
+        if secret.get_content(refresh=True) == content:
+            return secret, False
+        secret.set_content(content)
+        return secret, True
+
+
+class ClusterNotReadyError(Exception):
+    """The worker cannot join yet; the message says why, for the operator."""
+
+
+class TrinoClusterRequirer:
+    """The worker side: read the coordinator's offer."""
+
+    def __init__(self, model: ops.Model, endpoint: str = REQUIRES):
+        self._model = model
+        self._endpoint = endpoint
+
+    @property
+    def relation(self) -> ops.Relation | None:
+        """The relation to the coordinator application, if there is one."""
+        return self._model.get_relation(self._endpoint)
+
+    def offer(self) -> ClusterOffer:
+        """The coordinator's offer; ClusterNotReadyError says why there is none yet."""
+        relation = self.relation
+        if relation is None or relation.app is None:
+            raise ClusterNotReadyError(
+                "waiting for a coordinator: `juju integrate <coordinator>:trino-coordinator "
+                f"{self._model.app.name}:{self._endpoint}`"
+            )
+        data = _load(relation, relation.app)
+        if data is None or not (data.discovery_uri and data.secret_id):
+            raise ClusterNotReadyError(f"waiting for {relation.app.name} to share its address")
+        try:
+            content = self._model.get_secret(id=data.secret_id).get_content(refresh=True)
+        except (ops.SecretNotFoundError, ops.ModelError) as error:
+            logger.warning("cannot read the coordinator's secret: %s", error)
+            raise ClusterNotReadyError(
+                f"waiting for {relation.app.name} to grant its cluster secret"
+            ) from error
+        try:
+            credentials = json.loads(content.get("catalog-credentials", "{}"))
+            catalogs = {
+                name: ClusterCatalog(
+                    properties={**entry["properties"], **credentials.get(name, {})},
+                    credentials=frozenset(credentials.get(name, {})),
+                    files=dict(entry.get("files", {})),
+                )
+                for name, entry in data.catalogs.items()
+            }
+            shared_secret = content["shared-secret"]
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            logger.error("unreadable data from %s: %r", relation.app.name, error)
+            raise ClusterNotReadyError(
+                f"{relation.app.name} shares data this charm cannot read: "
+                "run the same charm revision on both applications"
+            ) from error
+        return ClusterOffer(
+            discovery_uri=data.discovery_uri,
+            environment=data.environment,
+            shared_secret=shared_secret,
+            catalogs=catalogs,
+            settings=dict(data.settings),
+        )
+
+
+def _load(relation: ops.Relation, app: ops.Application) -> _Databag | None:
+    if not relation.data[app]:
+        return None
+    try:
+        return relation.load(_Databag, app)
+    except (ValueError, TypeError) as error:
+        logger.error("unreadable %s data from %s: %s", relation.name, app.name, error)
+        return None

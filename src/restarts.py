@@ -1,0 +1,158 @@
+"""Rolling restarts: every restart the charm needs goes one unit at a time.
+
+A unit whose files changed does not touch them until the leader hands it the lock
+(`core.rolling`), so every other unit keeps running on its last good files. With
+the lock, a worker writes its new files and drains (Trino finishes its tasks and
+exits; Pebble starts it again on the new files); any other node restarts at once.
+The unit keeps the lock until Trino serves again; if it never does, the roll stops
+there and the unit says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import ops
+
+from core import rolling
+from core.plan import CHARM_USER, Plan
+from relations.peers import Peers
+from workload import Workload, drain, probe
+
+logger = logging.getLogger(__name__)
+
+
+class RollingRestart:
+    """This unit's side of the restart lock, and the leader's grants."""
+
+    def __init__(self, unit: ops.Unit, peers: Peers, workload: Workload):
+        self._unit = unit
+        self._peers = peers
+        self._workload = workload
+        self.queued: str = ""  # why this unit waits with a restart pending
+        self.draining = False  # a drain began in this hook
+
+    @property
+    def alone(self) -> bool:
+        """No other unit to keep serving: restart without asking."""
+        return len(self._peers.units) == 1
+
+    def epoch_due(self) -> bool:
+        """Whether the restart action asked for a restart this unit has not done yet."""
+        return self._peers.app_data.restart_epoch > self._peers.unit_data().restart_epoch
+
+    def apply(self, plan: Plan, *, drain_first: bool, grace_seconds: float) -> None:
+        """Bring the node to ``plan``, restarting in turn; withdraw once Trino serves again."""
+        if not self._workload.is_running():
+            # Nothing runs, so no query can be lost: start on the new files now.
+            self._workload.apply(plan)
+            self._done()
+            return
+        pending = self._workload.pending(plan)
+        if pending or self.epoch_due():
+            if self._my_turn():
+                self._restart(plan, drain_first=drain_first, why=pending or ["restart action"])
+            return
+        if self._peers.unit_data().restart_request and self.serving():
+            logger.info("Trino serves again: handing the restart lock on")
+            self._peers.save_unit(restart_request=False, restart_failed="")
+        elif failure := self.failure(drain_first, grace_seconds):
+            self._peers.save_unit(restart_failed=failure)
+        self.grant()
+
+    def idle(self) -> None:
+        """This unit runs no Trino: it never holds up the roll."""
+        self._done()
+        self.grant()
+
+    def grant(self) -> None:
+        """Leader: hand the lock to the next unit that asks (the holder keeps it until done)."""
+        if not self._unit.is_leader() or self._peers.relation is None:
+            return
+        asking = [
+            unit.name for unit in self._peers.units if self._peers.unit_data(unit).restart_request
+        ]
+        holder = rolling.next_grant(self._peers.app_data.restart_granted, asking)
+        if holder != self._peers.app_data.restart_granted:
+            logger.info("restart lock: %s", holder or "free")
+            self._peers.save(restart_granted=holder)
+
+    def serving(self) -> bool:
+        """Whether Trino answers, has started and is not draining."""
+        info = probe()
+        return (
+            info is not None
+            and not info.starting
+            and info.state == "ACTIVE"
+            and self._workload.is_running()
+        )
+
+    def failure(self, drained: bool, grace_seconds: float = 0.0) -> str:
+        """Why the restart this unit made under the lock failed, or empty."""
+        data = self._peers.unit_data()
+        if not (data.restart_request and data.restart_started):
+            return ""
+        status = self._workload.service_status()
+        if status in ("backoff", "error"):
+            return f"Trino keeps exiting (Pebble: {status})"
+        deadline = rolling.restart_deadline(data.restart_started, drained, grace_seconds)
+        if time.time() > deadline and not self.serving():
+            return "Trino did not serve again in time (check trino-ready failing)"
+        return ""
+
+    def holder_failure(self) -> str:
+        """The failure of the unit holding the lock, if it failed."""
+        holder = self._peers.app_data.restart_granted
+        for unit in self._peers.units:
+            if unit.name == holder:
+                return self._peers.unit_data(unit).restart_failed
+        return ""
+
+    def drain_for_good(self, grace_seconds: float) -> None:
+        """The pod goes away: drain, and wait for Trino to exit (no restart after)."""
+        if not self._workload.is_running():
+            return
+        self._workload.stay_down_after_exit()
+        problem = drain(CHARM_USER)
+        if problem:
+            logger.warning("cannot drain before the pod goes: %s", problem)
+            return
+        budget = 2 * grace_seconds + rolling.TERMINATION_MARGIN / 2
+        logger.info("draining before the pod goes (up to %ds)", budget)
+        self._workload.wait_stopped(budget)
+
+    def _my_turn(self) -> bool:
+        if self.alone:
+            return True
+        self._peers.save_unit(restart_request=True)
+        self.grant()
+        holder = self._peers.app_data.restart_granted
+        turn = rolling.turn(self._unit.name, holder, False, bool(self.holder_failure()))
+        self.queued = turn.message
+        return turn.may_restart
+
+    def _restart(self, plan: Plan, *, drain_first: bool, why: list[str]) -> None:
+        changed = self._workload.write(plan)
+        logger.info("restarting Trino: %s", ", ".join(changed or why))
+        self._peers.save_unit(
+            restart_request=not self.alone,
+            restart_started=time.time(),
+            restart_epoch=self._peers.app_data.restart_epoch,
+            restart_failed="",
+        )
+        if drain_first:
+            problem = drain(CHARM_USER)
+            if problem is None:
+                logger.info("draining: Trino restarts on its new files once its tasks are done")
+                self.draining = True
+                return
+            logger.warning("%s; restarting without draining", problem)
+        self._workload.restart()
+
+    def _done(self) -> None:
+        self._peers.save_unit(
+            restart_request=False,
+            restart_failed="",
+            restart_epoch=self._peers.app_data.restart_epoch,
+        )

@@ -1,0 +1,422 @@
+"""Rolling restarts: the lock, draining, failures, scale-down and the restart action."""
+
+from __future__ import annotations
+
+import dataclasses
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import ClassVar
+
+import pytest
+from conftest import FakeTrino, PebbleCalls, properties, read_files
+from ops import testing
+
+import restarts
+import workload
+from core import rolling
+
+TPCH = "tiny: {connector: tpch}"
+
+
+class TestTheLock:
+    def test_the_holder_keeps_the_lock_while_it_asks(self):
+        assert rolling.next_grant("t/2", ["t/1", "t/2"]) == "t/2"
+
+    def test_the_lock_goes_in_unit_order(self):
+        assert rolling.next_grant("", ["t/10", "t/2", "t/9"]) == "t/2"
+        assert rolling.next_grant("t/3", ["t/10", "t/9"]) == "t/9"
+        assert rolling.next_grant("t/3", []) == ""
+
+    def test_turn_messages_say_whom_a_unit_waits_for(self):
+        assert rolling.turn("t/1", "t/1", alone=False).may_restart
+        assert rolling.turn("t/1", "", alone=True).may_restart
+        assert "waiting for t/0" in rolling.turn("t/1", "t/0", alone=False).message
+        paused = rolling.turn("t/1", "t/0", alone=False, failed=True)
+        assert not paused.may_restart
+        assert "paused at t/0, which failed" in paused.message
+
+    def test_drained_restarts_get_twice_the_grace_period(self):
+        assert rolling.restart_deadline(100.0, drained=False, grace_seconds=120) == 400.0
+        assert rolling.restart_deadline(100.0, drained=True, grace_seconds=120) == 640.0
+        assert rolling.termination_grace_seconds(120) == 270
+
+
+def peers_with(*units: int, **app: object) -> testing.PeerRelation:
+    return testing.PeerRelation(
+        "trino-peers",
+        peers_data={unit: {} for unit in units},
+        local_app_data={key: json.dumps(value) for key, value in app.items()},
+    )
+
+
+@pytest.fixture
+def serving(ctx, container, trino, pebble_calls) -> testing.State:
+    """Unit 0 of three, leader, Trino up on its first files."""
+    state = ctx.run(
+        ctx.on.pebble_ready(container),
+        testing.State(leader=True, containers={container}, relations={peers_with(1, 2)}),
+    )
+    pebble_calls.replans = 0
+    return state
+
+
+def with_config(state: testing.State, **config: str) -> testing.State:
+    return dataclasses.replace(state, config={**state.config, **config})
+
+
+def unit_data(state: testing.State) -> dict[str, object]:
+    relation = state.get_relations("trino-peers")[0]
+    return {
+        key: json.loads(value)
+        for key, value in relation.local_unit_data.items()
+        if key.startswith("restart_")  # Juju's own keys (ingress-address...) are not JSON
+    }
+
+
+def app_data(state: testing.State) -> dict[str, object]:
+    relation = state.get_relations("trino-peers")[0]
+    return {key: json.loads(value) for key, value in relation.local_app_data.items()}
+
+
+def set_peers(state: testing.State, relation: testing.PeerRelation) -> testing.State:
+    old = state.get_relations("trino-peers")[0]
+    others = {r for r in state.relations if r.id != old.id}
+    return dataclasses.replace(
+        state, relations={*others, dataclasses.replace(relation, id=old.id)}
+    )
+
+
+class TestAUnitWaitsItsTurn:
+    def test_a_change_while_another_unit_holds_the_lock_waits_and_writes_nothing(
+        self, ctx, serving, etc, pebble_calls
+    ):
+        before = read_files(etc)
+        relation = serving.get_relations("trino-peers")[0]
+        held = dataclasses.replace(
+            relation,
+            local_app_data={**relation.local_app_data, "restart_granted": '"trino-k8s/2"'},
+            peers_data={1: {}, 2: {"restart_request": "true"}},
+        )
+
+        state = ctx.run(
+            ctx.on.config_changed(),
+            with_config(set_peers(serving, held), **{"log-level": "debug"}),
+        )
+
+        assert read_files(etc) == before  # the last good files stay
+        assert pebble_calls.restarts == []
+        assert unit_data(state)["restart_request"] is True
+        assert app_data(state)["restart_granted"] == "trino-k8s/2"
+        assert state.unit_status == testing.ActiveStatus(
+            "restart queued: waiting for trino-k8s/2 to finish its restart"
+        )
+
+    def test_the_leader_takes_a_free_lock_and_restarts_once(
+        self, ctx, serving, etc, pebble_calls, trino: FakeTrino
+    ):
+        trino.info = None  # restarting: Trino does not answer yet
+
+        state = ctx.run(ctx.on.config_changed(), with_config(serving, **{"log-level": "debug"}))
+
+        assert properties(read_files(etc)["log.properties"]) == {"io.trino": "DEBUG"}
+        assert pebble_calls.restarts == [("trino",)]
+        assert app_data(state)["restart_granted"] == "trino-k8s/0"
+        assert unit_data(state)["restart_request"] is True  # until Trino serves again
+
+    def test_the_holder_hands_the_lock_on_once_trino_serves(
+        self, ctx, serving, pebble_calls, trino: FakeTrino
+    ):
+        trino.info = None
+        restarted = ctx.run(
+            ctx.on.config_changed(), with_config(serving, **{"log-level": "debug"})
+        )
+        relation = restarted.get_relations("trino-peers")[0]
+        waiting = dataclasses.replace(relation, peers_data={1: {"restart_request": "true"}, 2: {}})
+        trino.info = workload.TrinoInfo(starting=False, version="483")
+
+        state = ctx.run(ctx.on.update_status(), set_peers(restarted, waiting))
+
+        assert unit_data(state)["restart_request"] is False
+        assert app_data(state)["restart_granted"] == "trino-k8s/1"
+        assert pebble_calls.restarts == [("trino",)]  # no second restart
+        assert state.unit_status == testing.ActiveStatus()
+
+    def test_a_restart_that_never_serves_stops_the_roll_and_says_why(
+        self, ctx, serving, trino: FakeTrino, monkeypatch
+    ):
+        trino.info = None
+        restarted = ctx.run(
+            ctx.on.config_changed(), with_config(serving, **{"log-level": "debug"})
+        )
+        monkeypatch.setattr(rolling, "START_TIMEOUT", -1.0)  # time is up
+        log = (
+            "2026-11-26T12:00:00Z INFO main io.trino.server.Server Starting\n"
+            "2026-11-26T12:00:01Z ERROR main io.trino.server.Server Configuration property "
+            "'foo' was not used\n"
+        )
+        container = dataclasses.replace(
+            restarted.get_container("trino"),
+            execs={testing.Exec(["/charm/bin/pebble", "logs", "trino"], stdout=log)},
+        )
+        relation = restarted.get_relations("trino-peers")[0]
+        waiting = dataclasses.replace(relation, peers_data={1: {"restart_request": "true"}, 2: {}})
+
+        state = ctx.run(
+            ctx.on.update_status(),
+            dataclasses.replace(set_peers(restarted, waiting), containers={container}),
+        )
+
+        assert state.unit_status.name == "blocked"
+        message = state.unit_status.message
+        assert message.startswith("restart failed: Trino did not serve again in time")
+        assert "Configuration property 'foo' was not used" in message
+        assert "juju run trino-k8s/leader restart" in message
+        # The lock stays here: the next unit does not go.
+        assert app_data(state)["restart_granted"] == "trino-k8s/0"
+        assert unit_data(state)["restart_failed"]
+
+    def test_others_see_that_the_roll_is_paused(self, ctx, serving, etc):
+        relation = serving.get_relations("trino-peers")[0]
+        failed = dataclasses.replace(
+            relation,
+            local_app_data={**relation.local_app_data, "restart_granted": '"trino-k8s/1"'},
+            peers_data={
+                1: {"restart_request": "true", "restart_failed": '"Trino keeps exiting"'},
+                2: {},
+            },
+        )
+
+        state = ctx.run(
+            ctx.on.config_changed(),
+            with_config(set_peers(serving, failed), **{"log-level": "warn"}),
+        )
+
+        assert state.unit_status == testing.ActiveStatus(
+            "restart queued: the roll is paused at trino-k8s/1, which failed"
+        )
+
+    def test_a_unit_alone_restarts_without_asking(self, ctx, container, trino, pebble_calls):
+        state = ctx.run(
+            ctx.on.pebble_ready(container),
+            testing.State(containers={container}, leader=True, relations={peers_with()}),
+        )
+
+        after = ctx.run(ctx.on.config_changed(), with_config(state, **{"log-level": "warn"}))
+
+        assert pebble_calls.restarts == [("trino",)]
+        assert unit_data(after).get("restart_request", False) is False
+
+
+class TestDraining:
+    @pytest.fixture
+    def drains(self, monkeypatch) -> list[str]:
+        calls: list[str] = []
+
+        def fake(user: str, *args: object, **kwargs: object) -> str | None:
+            calls.append(user)
+            return None
+
+        monkeypatch.setattr(restarts, "drain", fake)
+        return calls
+
+    def worker(self, ctx, container, trino, kubernetes_calls) -> testing.State:
+        secret = testing.Secret({"shared-secret": "c2hhcmVk", "catalog-credentials": "{}"})
+        relation = testing.Relation(
+            "trino-worker",
+            remote_app_name="trino",
+            remote_app_data={
+                "discovery-uri": json.dumps("http://trino-0.trino-endpoints.m.svc:8080"),
+                "environment": json.dumps("m"),
+                "catalogs": json.dumps({}),
+                "settings": json.dumps({}),
+                "secret-id": json.dumps(secret.id),
+            },
+        )
+        return ctx.run(
+            ctx.on.pebble_ready(container),
+            testing.State(
+                containers={container},
+                relations={relation, peers_with(1)},
+                secrets={secret},
+                config={"charm-function": "worker"},
+                leader=True,
+            ),
+        )
+
+    def test_a_worker_drains_instead_of_restarting(
+        self, ctx, container, etc, trino, pebble_calls: PebbleCalls, drains, kubernetes_calls
+    ):
+        state = self.worker(ctx, container, trino, kubernetes_calls)
+
+        after = ctx.run(ctx.on.config_changed(), with_config(state, **{"log-level": "debug"}))
+
+        assert drains == ["trino-k8s-charm"]
+        assert pebble_calls.restarts == []  # Trino exits by itself; Pebble starts it again
+        assert properties(read_files(etc)["log.properties"]) == {"io.trino": "DEBUG"}
+        assert after.unit_status == testing.MaintenanceStatus(
+            "draining: running tasks finish (up to 2 x 2m), then Trino restarts"
+        )
+
+    def test_a_worker_that_cannot_drain_restarts_anyway(
+        self, ctx, container, trino, pebble_calls, monkeypatch, kubernetes_calls
+    ):
+        state = self.worker(ctx, container, trino, kubernetes_calls)
+        monkeypatch.setattr(restarts, "drain", lambda *a, **k: "Trino refused to drain (HTTP 403)")
+
+        ctx.run(ctx.on.config_changed(), with_config(state, **{"log-level": "debug"}))
+
+        assert pebble_calls.restarts == [("trino",)]
+
+    def test_a_worker_still_draining_is_not_done(
+        self, ctx, container, trino: FakeTrino, drains, kubernetes_calls
+    ):
+        state = self.worker(ctx, container, trino, kubernetes_calls)
+        drained = ctx.run(ctx.on.config_changed(), with_config(state, **{"log-level": "debug"}))
+        trino.info = workload.TrinoInfo(starting=False, version="483", state="SHUTTING_DOWN")
+
+        after = ctx.run(ctx.on.update_status(), drained)
+
+        assert unit_data(after)["restart_request"] is True
+        assert after.unit_status.name == "maintenance"
+
+    def test_other_units_restart_for_the_action_in_their_turn(
+        self, ctx, container, trino, pebble_calls, drains, kubernetes_calls
+    ):
+        state = self.worker(ctx, container, trino, kubernetes_calls)
+        relation = state.get_relations("trino-peers")[0]
+        asked = dataclasses.replace(
+            relation, local_app_data={**relation.local_app_data, "restart_epoch": "1"}
+        )
+        non_leader = dataclasses.replace(set_peers(state, asked), leader=False)
+
+        after = ctx.run(ctx.on.relation_changed(asked, remote_unit=1), non_leader)
+
+        assert drains == [], after.unit_status
+        assert after.unit_status.name == "active", after.unit_status
+        assert unit_data(after)["restart_request"] is True
+        granted = dataclasses.replace(
+            asked, local_app_data={**asked.local_app_data, "restart_granted": '"trino-k8s/0"'}
+        )
+        ctx.run(ctx.on.relation_changed(granted, remote_unit=1), set_peers(after, granted))
+        assert drains == ["trino-k8s-charm"]
+
+    def test_stop_drains_a_worker_and_keeps_it_down(
+        self, ctx, container, trino, drains, kubernetes_calls, monkeypatch
+    ):
+        state = self.worker(ctx, container, trino, kubernetes_calls)
+        waited: list[float] = []
+        monkeypatch.setattr(
+            workload.Workload, "wait_stopped", lambda self, timeout: waited.append(timeout)
+        )
+
+        after = ctx.run(ctx.on.stop(), state)
+
+        assert drains == ["trino-k8s-charm"]
+        assert waited == [2 * 120 + 15]
+        layer = after.get_container("trino").layers["trino-stopping"]
+        assert layer.services["trino"].on_success == "ignore"
+
+    def test_stop_on_a_coordinator_does_not_drain(self, ctx, container, trino, drains):
+        state = ctx.run(
+            ctx.on.pebble_ready(container), testing.State(leader=True, containers={container})
+        )
+
+        ctx.run(ctx.on.stop(), state)
+
+        assert drains == []
+
+
+class FakeTrinoApi(http.server.BaseHTTPRequestHandler):
+    """Trino's /v1/info/state as a worker answers it."""
+
+    requests: ClassVar[list[tuple[str, str, dict[str, str], bytes]]] = []
+    status = 200
+    delay = 0.0
+
+    def do_PUT(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).requests.append((self.command, self.path, dict(self.headers), body))
+        time.sleep(self.delay)
+        self.send_response(self.status)
+        self.end_headers()
+
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture
+def api() -> Iterator[str]:
+    FakeTrinoApi.requests, FakeTrinoApi.status, FakeTrinoApi.delay = [], 200, 0.0
+    server = http.server.HTTPServer(("127.0.0.1", 0), FakeTrinoApi)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+class TestTheDrainCall:
+    def test_it_puts_shutting_down_as_the_charm_user(self, api):
+        assert workload.drain("trino-k8s-charm", api) is None
+
+        [(method, path, headers, body)] = FakeTrinoApi.requests
+        assert (method, path, body) == ("PUT", "/v1/info/state", b'"SHUTTING_DOWN"')
+        assert headers["X-Trino-User"] == "trino-k8s-charm"
+        assert headers["Content-Type"] == "application/json"
+
+    def test_a_refusal_is_reported(self, api):
+        FakeTrinoApi.status = 403
+
+        assert workload.drain("trino-k8s-charm", api) == "Trino refused to drain (HTTP 403)"
+
+    def test_a_silent_trino_times_out(self, api):
+        FakeTrinoApi.delay = 1.0
+
+        problem = workload.drain("trino-k8s-charm", api, timeout=0.2)
+
+        assert problem is not None
+        assert problem.startswith("Trino did not answer the drain request")
+
+    def test_nothing_listening_is_reported(self):
+        problem = workload.drain("trino-k8s-charm", "http://127.0.0.1:9")
+        assert problem is not None and "did not answer" in problem
+
+
+class TestRestartAction:
+    def test_the_leader_restarts_first_and_queues_the_others(
+        self, ctx, serving, pebble_calls, trino: FakeTrino
+    ):
+        trino.info = None
+
+        state = ctx.run(ctx.on.action("restart"), serving)
+
+        assert pebble_calls.restarts == [("trino",)]
+        assert json.loads(ctx.action_results["units"]) == {
+            "trino-k8s/0": "restarting now",
+            "trino-k8s/1": "queued",
+            "trino-k8s/2": "queued",
+        }
+        assert app_data(state)["restart_epoch"] == 1
+        assert unit_data(state)["restart_epoch"] == 1
+
+    def test_a_unit_alone_restarts_at_once(self, ctx, container, trino, pebble_calls):
+        state = ctx.run(
+            ctx.on.pebble_ready(container),
+            testing.State(leader=True, containers={container}, relations={peers_with()}),
+        )
+
+        ctx.run(ctx.on.action("restart"), state)
+
+        assert pebble_calls.restarts == [("trino",)]
+        assert json.loads(ctx.action_results["units"]) == {"trino-k8s/0": "restarted"}
+
+    def test_elsewhere_than_the_leader_it_names_the_leader(self, ctx, serving):
+        relation = serving.get_relations("trino-peers")[0]
+        state = dataclasses.replace(serving, leader=False)
+
+        with pytest.raises(testing.ActionFailed, match="run it on the leader, trino-k8s/0"):
+            ctx.run(ctx.on.action("restart"), set_peers(state, relation))
