@@ -141,9 +141,16 @@ def trino(options: dict[str, Any], leader: bool = False) -> Side:
 
 SCENARIOS = [
     Scenario("import", importing("ops"), importing("charm"), 1.5, "in process"),
-    Scenario("config-changed", empty(), trino({}), 2.0, "per hook"),
+    # Only the leader of an all/coordinator application runs Trino; other units stand by.
+    Scenario("config-changed, standby unit", empty(), trino({}), 2.0, "per hook"),
     Scenario("config-changed, leader", empty(True), trino({}, True), 2.0, "per hook"),
-    Scenario("config-changed, 50 catalogs", empty(), trino(fifty_catalogs()), 2.0, "per hook"),
+    Scenario(
+        "config-changed, leader, 50 catalogs",
+        empty(True),
+        trino(fifty_catalogs(), True),
+        2.0,
+        "per hook",
+    ),
 ]
 
 
