@@ -44,20 +44,22 @@ class RollingRestart:
 
     def apply(self, plan: Plan, *, drain_first: bool, grace_seconds: float) -> None:
         """Bring the node to ``plan``, restarting in turn; withdraw once Trino serves again."""
+        asking = self._peers.unit_data().restart_request
         if not self._workload.is_running():
-            # Nothing runs, so no query can be lost: start on the new files now.
+            # Nothing runs, so no query can be lost: start on the new files now. A unit
+            # that restarted under the lock keeps it until Trino serves: a node that
+            # crashes on its new files must stop the roll, not pass it on.
             self._workload.apply(plan)
-            self._done()
-            return
-        pending = self._workload.pending(plan)
-        if pending or self.epoch_due():
+            if not asking:
+                self._done()
+        elif self._workload.pending(plan) or self.epoch_due():
             if self._my_turn():
-                self._restart(plan, drain_first=drain_first, why=pending or ["restart action"])
+                self._restart(plan, drain_first=drain_first)
             return
-        if self._peers.unit_data().restart_request and self.serving():
+        if asking and self.serving():
             logger.info("Trino serves again: handing the restart lock on")
             self._peers.save_unit(restart_request=False, restart_failed="")
-        elif failure := self.failure(drain_first, grace_seconds):
+        elif asking and (failure := self.failure(drain_first, grace_seconds)):
             self._peers.save_unit(restart_failed=failure)
         self.grant()
 
@@ -132,9 +134,9 @@ class RollingRestart:
         self.queued = turn.message
         return turn.may_restart
 
-    def _restart(self, plan: Plan, *, drain_first: bool, why: list[str]) -> None:
+    def _restart(self, plan: Plan, *, drain_first: bool) -> None:
         changed = self._workload.write(plan)
-        logger.info("restarting Trino: %s", ", ".join(changed or why))
+        logger.info("restarting Trino: %s", ", ".join(changed) or "restart action")
         self._peers.save_unit(
             restart_request=not self.alone,
             restart_started=time.time(),

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import ClassVar
 
+import ops
 import pytest
 from conftest import FakeTrino, PebbleCalls, properties, read_files
 from ops import testing
@@ -420,3 +421,26 @@ class TestRestartAction:
 
         with pytest.raises(testing.ActionFailed, match="run it on the leader, trino-k8s/0"):
             ctx.run(ctx.on.action("restart"), set_peers(state, relation))
+
+
+def test_a_unit_that_crashes_on_its_new_files_keeps_the_lock(ctx, serving, trino, monkeypatch):
+    """A crash loop is a failed restart: the roll must not pass the bad files on."""
+    trino.info = None
+    restarted = ctx.run(ctx.on.config_changed(), with_config(serving, **{"log-level": "debug"}))
+    crashed = dataclasses.replace(
+        restarted.get_container("trino"),
+        service_statuses={"trino": ops.pebble.ServiceStatus.ERROR},
+    )
+    relation = restarted.get_relations("trino-peers")[0]
+    waiting = dataclasses.replace(relation, peers_data={1: {"restart_request": "true"}, 2: {}})
+    monkeypatch.setattr(rolling, "START_TIMEOUT", -1.0)
+
+    state = ctx.run(
+        ctx.on.pebble_check_failed(crashed, testing.CheckInfo("trino-ready")),
+        dataclasses.replace(set_peers(restarted, waiting), containers={crashed}),
+    )
+
+    assert app_data(state)["restart_granted"] == "trino-k8s/0"
+    assert unit_data(state)["restart_request"] is True
+    assert unit_data(state)["restart_failed"]
+    assert state.unit_status.name == "blocked"
