@@ -9,6 +9,7 @@ from typing import Any
 
 from core.catalogs import CatalogSet
 from core.config import CharmConfig, Role
+from core.observability import JMX_OBJECT_NAMES, METRICS_USER, tracing_properties
 from core.render import render
 
 ETC = "/etc/trino"
@@ -35,6 +36,7 @@ class NodeInputs:
     model_name: str
     unit_name: str
     catalogs: CatalogSet = dataclasses.field(default_factory=lambda: CatalogSet({}, []))
+    tracing_endpoint: str = ""  # OTLP gRPC receiver from the tracing relation; empty: off
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,9 +102,16 @@ def access_rules() -> dict[str, Any]:
 
     Without catalog, schema and table sections Trino grants data access, as its
     default access control does; system information (metrics, graceful
-    shutdown) is denied to everyone but the charm's user.
+    shutdown) is denied to everyone but the charm's user and the metrics user,
+    which may only read it (Prometheus scrapes /metrics as that user; see
+    `core.observability` for why it is not Trino's `management.user`).
     """
-    return {"system_information": [{"user": CHARM_USER, "allow": ["read", "write"]}]}
+    return {
+        "system_information": [
+            {"user": CHARM_USER, "allow": ["read", "write"]},
+            {"user": METRICS_USER, "allow": ["read"]},
+        ]
+    }
 
 
 def plan_node(inputs: NodeInputs) -> Plan:
@@ -133,6 +142,8 @@ def plan_node(inputs: NodeInputs) -> Plan:
             grace_period=config.graceful_shutdown_period.strip(),
             query_max_memory=config.query_max_memory.strip(),
             query_max_memory_per_node=config.query_max_memory_per_node.strip(),
+            jmx_object_names="|".join(JMX_OBJECT_NAMES),
+            tracing=tracing_properties(inputs.tracing_endpoint),
         ),
         f"{ETC}/log.properties": render("log.properties", level=config.log_level.strip().upper()),
         f"{ETC}/access-control.properties": render(
