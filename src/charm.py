@@ -13,9 +13,12 @@ import yaml
 
 import juju_secrets
 from core import catalogs
-from core.config import CharmConfig, ConfigError
+from core.config import CharmConfig, ConfigError, Role
+from core.observability import Topology, rule_files
 from core.plan import HTTP_PORT, SERVICE, NodeInputs, plan_node
+from relations import grafana_dashboard, loki_push_api, prometheus_scrape
 from relations.peers import ACTION_SOURCE, Peers
+from relations.tracing import Tracing
 from workload import Workload, probe
 
 logger = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ class TrinoK8sCharm(ops.CharmBase):
         super().__init__(framework)
         self.workload = Workload(self.unit.get_container("trino"))
         self.peers = Peers(self.model)
+        self.tracing = Tracing(self)
         self._inputs: NodeInputs | ConfigError | None = None
         self._resource_problem: str | None = None
         for event in (
@@ -62,6 +66,15 @@ class TrinoK8sCharm(ops.CharmBase):
             self.on.trino_pebble_ready,
             self.on.trino_pebble_check_failed,
             self.on.trino_pebble_check_recovered,
+            # Observability (COS): what we publish, where logs and traces go.
+            self.on.metrics_endpoint_relation_joined,
+            self.on.metrics_endpoint_relation_changed,
+            self.on.grafana_dashboard_relation_joined,
+            self.on.logging_relation_changed,
+            self.on.logging_relation_departed,
+            self.on.logging_relation_broken,
+            self.on.tracing_relation_changed,
+            self.on.tracing_relation_broken,
         ):
             framework.observe(event, self._reconcile)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
@@ -100,7 +113,13 @@ class TrinoK8sCharm(ops.CharmBase):
             catalog_set = catalogs.catalog_set(sources, juju_secrets.fetch(self.model, secret_ids))
             if problems:
                 catalog_set = catalogs.CatalogSet({}, problems + catalog_set.problems)
-            self._inputs = NodeInputs(config, self.model.name, self.unit.name, catalog_set)
+            self._inputs = NodeInputs(
+                config,
+                self.model.name,
+                self.unit.name,
+                catalog_set,
+                tracing_endpoint=self.tracing.endpoint(),
+            )
         return self._inputs
 
     # Reconcile: make Kubernetes and the container match the snapshot.
@@ -116,8 +135,10 @@ class TrinoK8sCharm(ops.CharmBase):
         for problem in inputs.catalogs.problems:
             logger.warning("keeping the current catalogs: %s", problem)
         self._reconcile_resources(inputs.config)
+        self._publish_observability(inputs.config)
         if not self.workload.container.can_connect():
             return
+        self.workload.forward_logs(loki_push_api.endpoints(self.model), self._topology())
         plan = plan_node(inputs)
         if plan.waiting:
             if self.workload.is_running():
@@ -125,6 +146,18 @@ class TrinoK8sCharm(ops.CharmBase):
                 self.workload.container.stop(SERVICE)
             return
         self.workload.apply(plan)
+
+    def _topology(self) -> Topology:
+        return Topology(
+            self.model.name, self.model.uuid, self.app.name, self.unit.name, self.meta.name
+        )
+
+    def _publish_observability(self, config: CharmConfig) -> None:
+        """Scrape jobs, alert rules and dashboard for this role (each only if related)."""
+        coordinator = config.role in (Role.ALL, Role.COORDINATOR)
+        rules = rule_files(coordinator, include_coordinator=config.role is Role.ALL)
+        prometheus_scrape.publish(self.model, self._topology(), rules, HTTP_PORT)
+        grafana_dashboard.publish(self.model, self._topology())
 
     def _reconcile_resources(self, config: CharmConfig) -> None:
         """Patch the pod resources: leader only, and only when some are (or were) set.
