@@ -15,7 +15,6 @@ import pathlib
 from typing import TYPE_CHECKING, Any
 
 from core import observability
-from relations.databag import update
 
 if TYPE_CHECKING:
     import ops
@@ -65,6 +64,7 @@ def publish(model: ops.Model, topology: Topology, rule_files: list[str], port: i
             "alert_rules": json.dumps(alert_rules(topology, rule_files), sort_keys=True),
         }
     for relation in relations:
-        update(relation.data[model.unit], unit_data)
+        # ops sends only the keys whose value changed (none: no relation-set).
+        relation.data[model.unit].update(unit_data)
         if app_data:
-            update(relation.data[model.app], app_data)
+            relation.data[model.app].update(app_data)

@@ -8,6 +8,7 @@ off and the hook pays nothing.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 ENDPOINT = "tracing"
 PROTOCOL = "otlp_grpc"  # Trino's default exporter protocol (grpc)
+REQUEST = json.dumps([PROTOCOL])  # how the library writes the requested receivers
 
 
 class Tracing:
@@ -32,9 +34,13 @@ class Tracing:
                 TracingEndpointRequirer,
             )
 
-            self._requirer = TracingEndpointRequirer(
-                charm, relation_name=ENDPOINT, protocols=[PROTOCOL]
-            )
+            # Protocols are requested here, not through the constructor: the library
+            # clears and rewrites the databag on every hook, two relation-sets each time.
+            self._requirer = TracingEndpointRequirer(charm, relation_name=ENDPOINT)
+            if charm.unit.is_leader():
+                for relation in self._requirer.relations:
+                    if relation.data[charm.app].get("receivers") != REQUEST:
+                        self._requirer.request_protocols([PROTOCOL], relation)
 
     def endpoint(self) -> str:
         """The OTLP gRPC receiver, or empty while there is none."""

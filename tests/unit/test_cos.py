@@ -13,7 +13,6 @@ from conftest import properties, read_files
 from cosl import LZMABase64
 from ops import testing
 
-import relations.databag
 from charm import TrinoK8sCharm
 from core.observability import TRINO_METRICS
 
@@ -56,15 +55,15 @@ def matchers(selector: promql_parser.VectorSelector) -> dict[str, str]:
 
 @pytest.fixture
 def relation_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """Every relation-set the charm makes (a write of an equal value counts too)."""
+    """Every relation-set the charm makes (what ops commits to Juju)."""
     writes: list[tuple[str, str]] = []
-    original = ops.model.RelationDataContent.__setitem__
+    original = ops.model.RelationDataContent._commit
 
-    def spy(self: ops.model.RelationDataContent, key: str, value: str) -> None:
-        writes.append((key, value))
-        original(self, key, value)
+    def spy(self: ops.model.RelationDataContent, data: dict[str, str]) -> None:
+        writes.extend(data.items())
+        original(self, data)
 
-    monkeypatch.setattr(ops.model.RelationDataContent, "__setitem__", spy)
+    monkeypatch.setattr(ops.model.RelationDataContent, "_commit", spy)
     return writes
 
 
@@ -230,7 +229,9 @@ def test_a_non_leader_writes_only_its_unit_data(ctx, container, trino):
 def test_a_hook_with_nothing_new_writes_no_relation_data(ctx, container, trino, relation_writes):
     scrape = testing.Relation("metrics-endpoint", remote_app_name="prometheus")
     dashboard = testing.Relation("grafana-dashboard", remote_app_name="grafana")
-    first = ctx.run(ctx.on.config_changed(), state(container, scrape, dashboard, leader=True))
+    first = ctx.run(
+        ctx.on.config_changed(), state(container, scrape, dashboard, tempo(), leader=True)
+    )
     assert relation_writes  # the first hook published
     relation_writes.clear()
 
@@ -240,13 +241,6 @@ def test_a_hook_with_nothing_new_writes_no_relation_data(ctx, container, trino, 
     assert second.get_relation(dashboard.id).local_app_data == (
         first.get_relation(dashboard.id).local_app_data
     )
-
-
-def test_databag_update_writes_only_differing_keys():
-    databag = {"a": "1", "b": "2"}
-    assert relations.databag.update(databag, {"a": "1"}) is False
-    assert relations.databag.update(databag, {"a": "1", "b": "3"}) is True
-    assert databag == {"a": "1", "b": "3"}
 
 
 # grafana-dashboard
