@@ -13,9 +13,10 @@ airlift sources, see the report of issue 7):
   takes the user from a basic-auth header *without a password* (a password is
   refused) or from ``X-Trino-User``. So the scrape job sends basic auth with the
   user :data:`METRICS_USER` and no password, and ``rules.json`` allows that user
-  ``read`` only: it can read metrics and ``/v1/info``-style management data,
-  never drain a worker (write) nor reach other endpoints beyond what any
-  anonymous client already can in insecure mode.
+  ``read`` only. ``system_information`` read opens exactly the MANAGEMENT_READ
+  resources (``ServerSecurityModule``: ``/metrics``, ``/v1/jmx/mbean``,
+  ``/v1/service``), never a write such as draining a worker, and nothing that
+  any anonymous client cannot already reach in insecure mode.
 - ``management.user`` is deliberately NOT used. On plain HTTP it replaces the
   authenticated identity of *every* management request (read and write) with
   the fixed user; a header ``X-Trino-User: trino-k8s-charm`` then becomes an

@@ -31,10 +31,13 @@ def templates(topology: Topology) -> dict[str, Any]:
         found[f"file:{path.name}"] = {
             "charm": topology.charm_name,
             "content": LZMABase64.compress(path.read_text()),
+            # The publishing (leader) unit too, as Grafana's side reads it: a new
+            # leader republishes once.
             "juju_topology": {
                 "model": topology.model,
                 "model_uuid": topology.model_uuid,
                 "application": topology.application,
+                "unit": topology.unit,
             },
             # Grafana adds the juju_model/juju_application/juju_unit dropdowns
             # and the ${prometheusds} datasource variable the panels use.

@@ -267,6 +267,7 @@ def test_dashboard_is_compressed_grafana_json_reading_real_trino_metrics(ctx, co
         "model": "lake",
         "model_uuid": TOPOLOGY["juju_model_uuid"],
         "application": "trino-k8s",
+        "unit": "trino-k8s/0",
     }
     assert len(template["dashboard_alt_uid"]) == 40
     dashboard = json.loads(LZMABase64.decompress(template["content"]))
