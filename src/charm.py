@@ -21,6 +21,7 @@ from charms.trino_k8s.v0.trino_cluster import (
 )
 from core import catalogs
 from core.config import CharmConfig, ConfigError, Role
+from core.observability import Topology, rule_files
 from core.plan import (
     HTTP_PORT,
     SERVICE,
@@ -31,7 +32,9 @@ from core.plan import (
     plan_node,
 )
 from core.rolling import termination_grace_seconds
+from relations import grafana_dashboard, loki_push_api, prometheus_scrape
 from relations.peers import ACTION_SOURCE, Peers
+from relations.tracing import Tracing
 from restarts import RollingRestart
 from workload import Workload, probe
 
@@ -69,6 +72,7 @@ class TrinoK8sCharm(ops.CharmBase):
         self.restarts = RollingRestart(self.unit, self.peers, self.workload)
         self.coordinator = TrinoClusterProvider(self.model)
         self.cluster = TrinoClusterRequirer(self.model)
+        self.tracing = Tracing(self)
         self._inputs: NodeInputs | ConfigError | None = None
         self._resource_problem: str | None = None
         for event in (
@@ -86,6 +90,15 @@ class TrinoK8sCharm(ops.CharmBase):
             self.on.trino_pebble_ready,
             self.on.trino_pebble_check_failed,
             self.on.trino_pebble_check_recovered,
+            # Observability (COS): what we publish, where logs and traces go.
+            self.on.metrics_endpoint_relation_joined,
+            self.on.metrics_endpoint_relation_changed,
+            self.on.grafana_dashboard_relation_joined,
+            self.on.logging_relation_changed,
+            self.on.logging_relation_departed,
+            self.on.logging_relation_broken,
+            self.on.tracing_relation_changed,
+            self.on.tracing_relation_broken,
         ):
             framework.observe(event, self._reconcile)
         framework.observe(self.on.stop, self._on_stop)
@@ -122,6 +135,9 @@ class TrinoK8sCharm(ops.CharmBase):
                 self._inputs = self._worker_inputs(config)
             else:
                 self._inputs = self._coordinator_inputs(config)
+            self._inputs = dataclasses.replace(
+                self._inputs, tracing_endpoint=self.tracing.endpoint()
+            )
         return self._inputs
 
     def _coordinator_inputs(self, config: CharmConfig) -> NodeInputs:
@@ -191,8 +207,10 @@ class TrinoK8sCharm(ops.CharmBase):
         self._reconcile_resources(inputs.config)
         if inputs.leader and inputs.config.role is not Role.WORKER:
             self._publish(inputs)
+        self._publish_observability(inputs.config)
         if not self.workload.container.can_connect():
             return
+        self.workload.forward_logs(loki_push_api.endpoints(self.model), self._topology())
         plan = plan_node(inputs)
         if plan.waiting:
             if self.workload.is_running():
@@ -221,6 +239,18 @@ class TrinoK8sCharm(ops.CharmBase):
                 },
             )
         )
+
+    def _topology(self) -> Topology:
+        return Topology(
+            self.model.name, self.model.uuid, self.app.name, self.unit.name, self.meta.name
+        )
+
+    def _publish_observability(self, config: CharmConfig) -> None:
+        """Scrape jobs, alert rules and dashboard for this role (each only if related)."""
+        coordinator = config.role in (Role.ALL, Role.COORDINATOR)
+        rules = rule_files(coordinator, include_coordinator=config.role is Role.ALL)
+        prometheus_scrape.publish(self.model, self._topology(), rules, HTTP_PORT)
+        grafana_dashboard.publish(self.model, self._topology())
 
     def _reconcile_resources(self, config: CharmConfig) -> None:
         """Patch the pod resources: leader only, and only when some are (or were) set.

@@ -10,13 +10,16 @@ import dataclasses
 import json
 import logging
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import ops
 
+from core.observability import LOGGING_LAYER, logging_layer
 from core.plan import CHECK, ETC, HTTP_PORT, SERVICE, Plan
 
 if TYPE_CHECKING:
+    from core.observability import Topology
     from core.plan import File
 
 logger = logging.getLogger(__name__)
@@ -233,3 +236,32 @@ class Workload:
             and current_service.to_dict() == desired.services[SERVICE].to_dict()
             and current_check.to_dict() == desired.checks[CHECK].to_dict()
         )
+
+    def forward_logs(self, endpoints: dict[str, str], topology: Topology) -> bool:
+        """Make the log-forwarding layer match the Loki units; True if it changed.
+
+        A layer of its own (`trino-logging`), so the main layer's comparison is
+        untouched; Pebble applies log targets as soon as the plan changes, so
+        Trino is never restarted for them. Without Loki it still looks at the
+        plan: targets left by a removed relation must be switched off.
+        """
+        current = {
+            name: target.to_dict()
+            for name, target in self.container.get_plan().log_targets.items()
+        }
+        if not endpoints and not current:
+            return False
+        layer = logging_layer(endpoints, current, topology)
+        wanted = layer.get("log-targets", {})
+        if all(_same_target(current.get(name), target) for name, target in wanted.items()):
+            return False
+        logger.info("forwarding logs to %s", ", ".join(endpoints.values()) or "no Loki unit")
+        self.container.add_layer(LOGGING_LAYER, layer, combine=True)  # type: ignore[arg-type]
+        return True
+
+
+def _same_target(current: Mapping[str, object] | None, wanted: Mapping[str, object]) -> bool:
+    if current is None:
+        return False
+    keys = ("type", "location", "services", "labels")
+    return all((current.get(key) or None) == (wanted.get(key) or None) for key in keys)

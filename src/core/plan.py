@@ -9,6 +9,7 @@ from typing import Any
 
 from core.catalogs import CatalogSet
 from core.config import CharmConfig, Role
+from core.observability import JMX_OBJECT_NAMES, METRICS_USER, tracing_properties
 from core.render import render
 
 ETC = "/etc/trino"
@@ -51,6 +52,7 @@ class NodeInputs:
     # The coordinator runs on the leader alone; other units of its application stand by.
     leader: bool = True
     leader_unit: str = ""
+    tracing_endpoint: str = ""  # OTLP gRPC receiver from the tracing relation; empty: off
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,9 +118,16 @@ def access_rules() -> dict[str, Any]:
 
     Without catalog, schema and table sections Trino grants data access, as its
     default access control does; system information (metrics, graceful
-    shutdown) is denied to everyone but the charm's user.
+    shutdown) is denied to everyone but the charm's user and the metrics user,
+    which may only read it (Prometheus scrapes /metrics as that user; see
+    `core.observability` for why it is not Trino's `management.user`).
     """
-    return {"system_information": [{"user": CHARM_USER, "allow": ["read", "write"]}]}
+    return {
+        "system_information": [
+            {"user": CHARM_USER, "allow": ["read", "write"]},
+            {"user": METRICS_USER, "allow": ["read"]},
+        ]
+    }
 
 
 def idle_reason(inputs: NodeInputs) -> str | None:
@@ -166,6 +175,8 @@ def plan_node(inputs: NodeInputs) -> Plan:
             grace_period=config.graceful_shutdown_period.strip(),
             query_max_memory=config.query_max_memory.strip(),
             query_max_memory_per_node=config.query_max_memory_per_node.strip(),
+            jmx_object_names="|".join(JMX_OBJECT_NAMES),
+            tracing=tracing_properties(inputs.tracing_endpoint),
         ),
         f"{ETC}/log.properties": render("log.properties", level=config.log_level.strip().upper()),
         f"{ETC}/access-control.properties": render(

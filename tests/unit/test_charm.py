@@ -83,6 +83,8 @@ def test_pebble_ready_writes_every_file_trino_reads(ctx, container, etc, trino):
         "http-server.http.port": "8080",
         "discovery.uri": "http://localhost:8080",
         "shutdown.grace-period": "2m",
+        # JVM heap and CPU on /metrics, for the COS dashboard and alerts.
+        "openmetrics.jmx-object-names": "java.lang:type=Memory|java.lang:type=OperatingSystem",
     }
     assert "-XX:MaxRAMPercentage=80" in files["jvm.config"].splitlines()
     assert properties(files["log.properties"]) == {"io.trino": "INFO"}

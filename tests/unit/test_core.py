@@ -201,9 +201,13 @@ class TestPlan:
         assert "node.environment=prod_lake\n" in plan.files["/etc/trino/node.properties"].content
         assert "node.id=trino-3\n" in plan.files["/etc/trino/node.properties"].content
 
-    def test_the_charm_user_alone_gets_system_information(self):
+    def test_only_the_charm_user_writes_system_information_and_metrics_user_reads(self):
         rules = json.loads(plan_node(self.inputs()).files["/etc/trino/rules.json"].content)
-        assert rules["system_information"] == [{"user": CHARM_USER, "allow": ["read", "write"]}]
+        # First match wins: the charm's own rule first, then the read-only metrics user.
+        assert rules["system_information"] == [
+            {"user": CHARM_USER, "allow": ["read", "write"]},
+            {"user": "trino-metrics", "allow": ["read"]},
+        ]
         assert "catalogs" not in rules  # no data rules: Trino grants data access as by default
 
     def test_a_worker_waits_and_writes_nothing(self):
