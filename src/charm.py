@@ -207,7 +207,7 @@ class TrinoK8sCharm(ops.CharmBase):
         self._reconcile_resources(inputs.config)
         if inputs.leader and inputs.config.role is not Role.WORKER:
             self._publish(inputs)
-        self._publish_observability(inputs.config)
+        self._publish_observability(inputs)
         if not self.workload.container.can_connect():
             return
         self.workload.forward_logs(loki_push_api.endpoints(self.model), self._topology())
@@ -245,12 +245,15 @@ class TrinoK8sCharm(ops.CharmBase):
             self.model.name, self.model.uuid, self.app.name, self.unit.name, self.meta.name
         )
 
-    def _publish_observability(self, config: CharmConfig) -> None:
+    def _publish_observability(self, inputs: NodeInputs) -> None:
         """Scrape jobs, alert rules and dashboard for this role (each only if related)."""
+        config = inputs.config
         coordinator = config.role in (Role.ALL, Role.COORDINATOR)
         rules = rule_files(coordinator, include_coordinator=config.role is Role.ALL)
-        prometheus_scrape.publish(self.model, self._topology(), rules, HTTP_PORT)
-        grafana_dashboard.publish(self.model, self._topology())
+        standby = coordinator and not inputs.leader
+        topology = self._topology()
+        prometheus_scrape.publish(self.model, topology, rules, HTTP_PORT, scraped=not standby)
+        grafana_dashboard.publish(self.model, topology)
 
     def _reconcile_resources(self, config: CharmConfig) -> None:
         """Patch the pod resources: leader only, and only when some are (or were) set.

@@ -46,15 +46,21 @@ def alert_rules(topology: Topology, files: list[str]) -> dict[str, Any]:
     return rules.as_dict()
 
 
-def publish(model: ops.Model, topology: Topology, rule_files: list[str], port: int) -> None:
-    """Write our side of every metrics-endpoint relation (only what changed)."""
+def publish(
+    model: ops.Model, topology: Topology, rule_files: list[str], port: int, scraped: bool = True
+) -> None:
+    """Write our side of every metrics-endpoint relation (only what changed).
+
+    A unit that runs no Trino by design (a standby coordinator) leaves out its
+    address, so Prometheus neither scrapes it nor alerts that it is down.
+    """
     relations = model.relations.get(ENDPOINT, [])
     if not relations:
         return
     address = observability.unit_address(topology.unit, topology.application, topology.model)
     unit_data = {
-        "prometheus_scrape_unit_address": address,
-        "prometheus_scrape_unit_name": topology.unit,
+        "prometheus_scrape_unit_address": address if scraped else "",
+        "prometheus_scrape_unit_name": topology.unit if scraped else "",
     }
     app_data: dict[str, str] = {}
     if model.unit.is_leader():

@@ -125,11 +125,12 @@ def read_files_of(out: testing.State, container: testing.Container) -> dict[str,
 def test_every_unit_writes_its_own_address_so_prometheus_scrapes_them_all(container, trino):
     relation = testing.Relation("metrics-endpoint", remote_app_name="prometheus")
     unit_data = {}
+    worker = {"charm-function": "worker"}  # every unit of a worker application runs Trino
     for unit_id in range(3):
         ctx = testing.Context(TrinoK8sCharm, unit_id=unit_id)
         out = ctx.run(
             ctx.on.relation_changed(relation, remote_unit=0),
-            state(container, relation, leader=unit_id == 0),
+            state(container, relation, leader=unit_id == 0, config=worker),
         )
         unit_data[unit_id] = out.get_relation(relation.id).local_unit_data
         if unit_id:
@@ -216,8 +217,11 @@ def test_alert_rules_are_scoped_labelled_and_read_metrics_trino_exports(ctx, con
 
 def test_a_non_leader_writes_only_its_unit_data(ctx, container, trino):
     relation = testing.Relation("metrics-endpoint", remote_app_name="prometheus")
+    worker = {"charm-function": "worker"}
 
-    out = ctx.run(ctx.on.relation_joined(relation, remote_unit=0), state(container, relation))
+    out = ctx.run(
+        ctx.on.relation_joined(relation, remote_unit=0), state(container, relation, config=worker)
+    )
 
     published = out.get_relation(relation.id)
     assert published.local_app_data == {}
@@ -225,6 +229,17 @@ def test_a_non_leader_writes_only_its_unit_data(ctx, container, trino):
         "prometheus_scrape_unit_address",
         "prometheus_scrape_unit_name",
     }
+
+
+def test_a_standby_coordinator_is_not_scraped(ctx, container, trino):
+    """It runs no Trino by design: Prometheus must not alert that it is down."""
+    relation = testing.Relation("metrics-endpoint", remote_app_name="prometheus")
+
+    out = ctx.run(ctx.on.relation_joined(relation, remote_unit=0), state(container, relation))
+
+    assert out.unit_status.message.startswith("standby:")
+    published = out.get_relation(relation.id).local_unit_data
+    assert "prometheus_scrape_unit_address" not in published
 
 
 def test_a_hook_with_nothing_new_writes_no_relation_data(ctx, container, trino, relation_writes):
