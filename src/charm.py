@@ -15,6 +15,8 @@ import juju_secrets
 from core import catalogs
 from core.config import CharmConfig, ConfigError
 from core.plan import HTTP_PORT, SERVICE, NodeInputs, plan_node
+from relation_catalogs import ENDPOINTS as CATALOG_RELATIONS
+from relation_catalogs import RelationCatalogs
 from relations.peers import ACTION_SOURCE, Peers
 from workload import Workload, probe
 
@@ -49,6 +51,7 @@ class TrinoK8sCharm(ops.CharmBase):
         super().__init__(framework)
         self.workload = Workload(self.unit.get_container("trino"))
         self.peers = Peers(self.model)
+        self.relation_catalogs = RelationCatalogs(self.model, self.peers)
         self._inputs: NodeInputs | ConfigError | None = None
         self._resource_problem: str | None = None
         for event in (
@@ -64,6 +67,10 @@ class TrinoK8sCharm(ops.CharmBase):
             self.on.trino_pebble_check_recovered,
         ):
             framework.observe(event, self._reconcile)
+        for endpoint in CATALOG_RELATIONS:
+            framework.observe(self.on[endpoint].relation_created, self._reconcile)
+            framework.observe(self.on[endpoint].relation_changed, self._reconcile)
+            framework.observe(self.on[endpoint].relation_broken, self._reconcile)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
         framework.observe(self.on.restart_action, self._on_restart_action)
         framework.observe(self.on.add_catalog_action, self._on_add_catalog_action)
@@ -84,7 +91,11 @@ class TrinoK8sCharm(ops.CharmBase):
             from_config, problems = catalogs.from_document(document, "config"), []
         except (yaml.YAMLError, catalogs.CatalogDocumentError) as error:
             from_config, problems = [], [f"catalog-config: {str(error).splitlines()[0]}"]
-        return [from_config, self.peers.action_catalogs()], problems
+        return [
+            from_config,
+            self.peers.action_catalogs(),
+            self.relation_catalogs.catalogs(),
+        ], problems
 
     def _snapshot(self) -> NodeInputs | ConfigError:
         if self._inputs is None:
@@ -109,6 +120,7 @@ class TrinoK8sCharm(ops.CharmBase):
         self.unit.set_ports(HTTP_PORT)
         if self.unit.is_leader() and self.peers.relation and self.peers.leader != self.unit.name:
             self.peers.save()
+        self.relation_catalogs.reconcile()
         inputs = self._snapshot()
         if isinstance(inputs, ConfigError):
             logger.warning("not applying the config: %s", inputs)
@@ -159,7 +171,13 @@ class TrinoK8sCharm(ops.CharmBase):
             return ops.BlockedStatus(f"workload resources: {self._resource_problem}")
         if inputs.catalogs.problems:
             return ops.BlockedStatus(_first_of(inputs.catalogs.problems))
-        return self._workload_status(inputs)
+        blocked, waiting = self.relation_catalogs.problems()
+        if blocked:
+            return ops.BlockedStatus(_first_of(blocked))
+        status = self._workload_status(inputs)
+        if waiting and isinstance(status, ops.ActiveStatus):
+            return ops.WaitingStatus(_first_of(waiting))
+        return status
 
     def _workload_status(self, inputs: NodeInputs) -> ops.StatusBase:  # noqa: PLR0911
         if not self.workload.container.can_connect():

@@ -42,6 +42,18 @@ class Database:
         return int(port) if port.isdigit() else default
 
 
+def database_names(document: object) -> tuple[dict[str, str], str | None]:
+    """The `database-names` option (parsed YAML): related application -> database."""
+    if not isinstance(document, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in document.items()
+    ):
+        return {}, (
+            "database-names: must be a YAML mapping of related application to database "
+            "name, e.g. `{postgresql-k8s: sales}`"
+        )
+    return dict(document), None
+
+
 def catalog_name(app: str) -> str:
     """The catalog a related application makes: `postgresql-k8s` -> `postgresql_k8s`."""
     return re.sub(r"[^a-z0-9_]", "_", app.lower())

@@ -28,6 +28,7 @@ class PeerAppData:
     catalogs: dict[str, Any] = dataclasses.field(default_factory=dict)
     leader: str = ""  # the leader unit, so other units can point operators at it
     patched_resources: bool = False  # the StatefulSet carries resources the charm set
+    metastore_schema: str = ""  # the metastore database the leader created the Iceberg tables in
 
 
 class Peers:
@@ -58,6 +59,11 @@ class Peers:
         """Whether the charm last left resources on the StatefulSet."""
         return self._data().patched_resources
 
+    @property
+    def metastore_schema(self) -> str:
+        """Which metastore database has the Iceberg tables (`lakehouse.bootstrap_key`)."""
+        return self._data().metastore_schema
+
     def action_catalogs(self) -> list[Catalog]:
         """Catalogs added with the add-catalog action."""
         try:
@@ -67,7 +73,11 @@ class Peers:
             return []
 
     def save(
-        self, *, catalogs: list[Catalog] | None = None, patched_resources: bool | None = None
+        self,
+        *,
+        catalogs: list[Catalog] | None = None,
+        patched_resources: bool | None = None,
+        metastore_schema: str | None = None,
     ) -> None:
         """Write app data (leader only); the leader also records itself."""
         if self.relation is None:
@@ -78,5 +88,7 @@ class Peers:
             data.catalogs = {catalog.name: catalog.to_data() for catalog in catalogs}
         if patched_resources is not None:
             data.patched_resources = patched_resources
+        if metastore_schema is not None:
+            data.metastore_schema = metastore_schema
         self.relation.save(data, self._model.app)
         self._loaded = data

@@ -103,3 +103,18 @@ def properties(text: str) -> dict[str, str]:
     """A .properties file as a dict (enough of the format for our files)."""
     pairs = (line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
     return dict(pairs)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the whole session (skipped only without the binaries)."""
+    import pg  # noqa: PLC0415  (pg8000 is imported only by the tests that need it)
+
+    bindir = pg.server_bin()
+    if bindir is None:
+        pytest.skip(
+            "PostgreSQL server binaries not found: `apt-get install postgresql` or set PGBIN "
+            "to the folder holding initdb"
+        )
+    with pg.running_server(bindir) as server:
+        yield server

@@ -7,7 +7,7 @@ import pytest
 from core import lakehouse
 from core.catalogs import Catalog, CatalogSet, catalog_set
 from core.config import CharmConfig
-from core.databases import Database, database_catalog, postgresql_url
+from core.databases import Database, database_catalog, database_names, postgresql_url
 from core.plan import NodeInputs, plan_node
 
 CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -122,3 +122,17 @@ class TestLakehouse:
         assert lakehouse.bootstrap_key(database()) != lakehouse.bootstrap_key(
             database(name="other")
         )
+
+
+@pytest.mark.parametrize(
+    ("document", "names"),
+    [({}, {}), ({"pg": "sales"}, {"pg": "sales"}), (None, None), ({"pg": ""}, None),
+     (["pg"], None), ({"pg": 1}, None)],
+)  # fmt: skip
+def test_database_names(document, names):
+    found, problem = database_names(document)
+
+    if names is None:
+        assert (found, problem is not None) == ({}, True)
+    else:
+        assert (found, problem) == (names, None)
