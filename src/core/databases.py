@@ -28,6 +28,7 @@ class Database:
     user_secret: str  # the Juju secret with username and password
     tls: bool = False
     tls_ca: str = ""  # PEM, when the provider gave one
+    relation_id: int = 0  # a new relation may mean a new, empty database
 
     @property
     def host(self) -> str:

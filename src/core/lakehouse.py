@@ -85,8 +85,9 @@ def missing_half(metastore: bool, storage: bool, name: str, app: str) -> str | N
 
 
 def bootstrap_key(metastore: Database) -> str:
-    """What the leader records once the schema exists: a new database gets it again."""
-    return f"{metastore.endpoint}:{metastore.app}/{metastore.name}@{','.join(metastore.hosts)}"
+    """What the leader records once the schema exists: a new database or relation gets it again."""
+    where = f"{metastore.app}/{metastore.name}@{','.join(metastore.hosts)}"
+    return f"{metastore.endpoint}:{metastore.relation_id}:{where}"
 
 
 def lakehouse_catalog(name: str, metastore: Database, storage: ObjectStorage) -> Catalog:

@@ -134,4 +134,5 @@ class DatabaseRequirer:
             user_secret=offer.secret_user,
             tls=tls,
             tls_ca=tls_ca,
+            relation_id=relation.id,
         )

@@ -570,7 +570,8 @@ class TestLakehouse:
 
         # What the leader records once the schema exists.
         recorded = json.dumps(
-            "metastore:postgresql-k8s/trino-k8s-metastore@pg-primary.db.svc.cluster.local:5432"
+            f"metastore:{metastore_rel.id}:postgresql-k8s/trino-k8s-metastore"
+            "@pg-primary.db.svc.cluster.local:5432"
         )
         peers = dataclasses.replace(peers, local_app_data={"metastore_schema": recorded})
         ready = ctx.run(

@@ -118,10 +118,9 @@ class TestLakehouse:
     def test_neither_relation_means_nothing_is_missing(self):
         assert lakehouse.missing_half(metastore=False, storage=False, name="l", app="t") is None
 
-    def test_a_new_metastore_database_gets_a_new_bootstrap_key(self):
-        assert lakehouse.bootstrap_key(database()) != lakehouse.bootstrap_key(
-            database(name="other")
-        )
+    @pytest.mark.parametrize("change", [{"name": "other"}, {"relation_id": 7}, {"hosts": ("h",)}])
+    def test_a_new_metastore_database_or_relation_gets_a_new_bootstrap_key(self, change):
+        assert lakehouse.bootstrap_key(database()) != lakehouse.bootstrap_key(database(**change))
 
 
 @pytest.mark.parametrize(
