@@ -254,6 +254,18 @@ class TestPostgresql:
         assert not any(name.startswith("certs/") for name in read_files(etc))
         assert after.unit_status == testing.ActiveStatus()
 
+    def test_a_non_leader_writes_the_catalog_too(self, ctx, container, etc, trino):
+        user = login_secret()
+        relation = database_relation("postgresql", "sales-db", user)
+
+        state = ctx.run(
+            ctx.on.relation_changed(relation),
+            testing.State(containers={container}, relations={relation}, secrets={user}),
+        )
+
+        assert catalog_files(etc)["sales_db"]["connection-password"] == LOGIN["password"]
+        assert state.unit_status == testing.ActiveStatus()
+
     def test_each_related_app_is_its_own_catalog(self, ctx, container, peers, etc, trino):
         sales, hr = login_secret(), login_secret({"username": "hr", "password": "hr-Pa55"})
         first = database_relation("postgresql", "sales-db", sales)
@@ -391,6 +403,26 @@ class TestLakehouse:
         for value in [*LOGIN.values(), *S3_KEYS.values()]:
             assert value not in json.dumps(dict(peer_data))
             assert value not in after.unit_status.message
+
+    def test_rotated_v1_s3_keys_are_rewritten_and_restart_once(
+        self, ctx, container, peers, etc, trino, schema_calls, pebble_calls
+    ):
+        user = login_secret()
+        extra = testing.Secret(tracked_content=dict(S3_KEYS))
+        s3 = s3_relation(1, extra)
+        _, state = lakehouse_state(container, peers, user, s3, user, extra)
+        state = ctx.run(ctx.on.relation_changed(s3), state)
+        pebble_calls.restarts.clear()
+        rotated = dataclasses.replace(
+            extra, latest_content={**S3_KEYS, "secret-key": "r0tated-S3-key"}
+        )
+
+        ctx.run(
+            ctx.on.secret_changed(rotated), dataclasses.replace(state, secrets={user, rotated})
+        )
+
+        assert catalog_files(etc)["lakehouse"]["s3.aws-secret-key"] == "r0tated-S3-key"
+        assert pebble_calls.restarts == [("trino",)]
 
     def test_the_lakehouse_name_comes_from_the_option(
         self, ctx, container, peers, etc, trino, schema_calls
