@@ -32,6 +32,8 @@ from core.plan import (
     plan_node,
 )
 from core.rolling import termination_grace_seconds
+from relation_catalogs import ENDPOINTS as CATALOG_RELATIONS
+from relation_catalogs import RelationCatalogs
 from relations import grafana_dashboard, loki_push_api, prometheus_scrape
 from relations.peers import ACTION_SOURCE, Peers
 from relations.tracing import Tracing
@@ -73,6 +75,7 @@ class TrinoK8sCharm(ops.CharmBase):
         self.coordinator = TrinoClusterProvider(self.model)
         self.cluster = TrinoClusterRequirer(self.model)
         self.tracing = Tracing(self)
+        self.relation_catalogs = RelationCatalogs(self.model, self.peers)
         self._inputs: NodeInputs | ConfigError | None = None
         self._resource_problem: str | None = None
         for event in (
@@ -101,6 +104,10 @@ class TrinoK8sCharm(ops.CharmBase):
             self.on.tracing_relation_broken,
         ):
             framework.observe(event, self._reconcile)
+        for endpoint in CATALOG_RELATIONS:
+            framework.observe(self.on[endpoint].relation_created, self._reconcile)
+            framework.observe(self.on[endpoint].relation_changed, self._reconcile)
+            framework.observe(self.on[endpoint].relation_broken, self._reconcile)
         framework.observe(self.on.stop, self._on_stop)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
         framework.observe(self.on.restart_action, self._on_restart_action)
@@ -122,7 +129,11 @@ class TrinoK8sCharm(ops.CharmBase):
             from_config, problems = catalogs.from_document(document, "config"), []
         except (yaml.YAMLError, catalogs.CatalogDocumentError) as error:
             from_config, problems = [], [f"catalog-config: {str(error).splitlines()[0]}"]
-        return [from_config, self.peers.action_catalogs()], problems
+        return [
+            from_config,
+            self.peers.action_catalogs(),
+            self.relation_catalogs.catalogs(),
+        ], problems
 
     def _snapshot(self) -> NodeInputs | ConfigError:
         if self._inputs is None:
@@ -198,6 +209,7 @@ class TrinoK8sCharm(ops.CharmBase):
         self.unit.set_ports(HTTP_PORT)
         if self.unit.is_leader() and self.peers.relation and self.peers.leader != self.unit.name:
             self.peers.save()
+        self.relation_catalogs.reconcile()
         inputs = self._snapshot()
         if isinstance(inputs, ConfigError):
             logger.warning("not applying the config: %s", inputs)
@@ -294,17 +306,28 @@ class TrinoK8sCharm(ops.CharmBase):
         inputs = self._snapshot()
         if isinstance(inputs, ConfigError):
             return ops.BlockedStatus(_first_of(inputs.problems))
+        blocked, waiting = self._input_problems(inputs)
+        if blocked:
+            return ops.BlockedStatus(_first_of(blocked))
+        status = self._workload_status(inputs)
+        if waiting and isinstance(status, ops.ActiveStatus):
+            return ops.WaitingStatus(_first_of(waiting))
+        return status
+
+    def _input_problems(self, inputs: NodeInputs) -> tuple[list[str], list[str]]:
+        """What the operator must fix, and what related applications have not sent yet."""
+        blocked = []
         if self._resource_problem:
-            return ops.BlockedStatus(f"workload resources: {self._resource_problem}")
-        if inputs.catalogs.problems:
-            return ops.BlockedStatus(_first_of(inputs.catalogs.problems))
+            blocked.append(f"workload resources: {self._resource_problem}")
+        blocked += inputs.catalogs.problems
         worker = inputs.config.role is Role.WORKER
         if worker and str(self.config.get("catalog-config", "")).strip():
-            return ops.BlockedStatus(
+            blocked.append(
                 "catalog-config is unused on a worker (catalogs come from the coordinator): "
                 f"`juju config {self.app.name} --reset catalog-config`"
             )
-        return self._workload_status(inputs)
+        relation_blocked, waiting = self.relation_catalogs.problems()
+        return blocked + relation_blocked, waiting
 
     def _workload_status(self, inputs: NodeInputs) -> ops.StatusBase:
         if not self.workload.container.can_connect():

@@ -13,6 +13,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# Files a catalog needs besides its .properties (CA certificates): never in the catalog folder.
+CERTS_DIR = "/etc/trino/certs"
+CERT_FILE = re.compile(r"^/etc/trino/certs/[a-z][a-z0-9_.-]*$")
 PROPERTY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 RESERVED_NAMES = frozenset({"system"})
 
@@ -63,6 +66,11 @@ class Catalog:
     properties: Mapping[str, str] = dataclasses.field(default_factory=dict)
     secret: str = ""  # Juju secret id holding the credentials
     secret_properties: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Set by relations only, never persisted (`to_data`) nor listed. Files the catalog
+    # refers to (absolute path under CERTS_DIR -> content), e.g. a CA certificate:
+    files: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Credentials a provider sent as plain relation data (property -> value):
+    credentials: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
 
     def problems(self) -> list[str]:
         """Why Trino would refuse this catalog, each with the fix; empty if fine."""
@@ -77,10 +85,13 @@ class Catalog:
                 f"connector {self.connector!r} is not in the Trino image; "
                 "use one of its plugins such as postgresql, iceberg or tpch"
             )
-        names = [*self.properties, *self.secret_properties]
+        names = [*self.properties, *self.secret_properties, *self.credentials]
         bad = [name for name in names if not PROPERTY.match(str(name)) or name == "connector.name"]
         if bad:
             found.append(f"property names {sorted(bad)} are not valid Trino property names")
+        bad_files = sorted(path for path in self.files if not CERT_FILE.match(path))
+        if bad_files:
+            found.append(f"files {bad_files} are not in {CERTS_DIR}")
         both = sorted(set(self.properties) & set(self.secret_properties))
         if both:
             found.append(f"{both} are set both in properties and in secret-properties")
@@ -226,7 +237,7 @@ class CatalogSet:
 
 def resolve(catalog: Catalog, secrets: Secrets) -> tuple[dict[str, str], list[str]]:
     """The catalog's full properties with credentials filled in from its secret."""
-    properties = {"connector.name": catalog.connector, **catalog.properties}
+    properties = {"connector.name": catalog.connector, **catalog.properties, **catalog.credentials}
     if not catalog.secret:
         return properties, []
     content = secrets.get(catalog.secret, f"secret {catalog.secret} was not looked up")
@@ -267,7 +278,8 @@ def catalog_set(sources: Iterable[Iterable[Catalog]], secrets: Secrets) -> Catal
         properties, secret_problems = resolve(catalog, secrets)
         for problem in [*catalog.problems(), *secret_problems]:
             problems.append(f"catalog {name!r} ({catalog.source}): {problem}")
+        credentials = frozenset(catalog.secret_properties) | frozenset(catalog.credentials)
         resolved[name] = Resolved(
-            catalog.source, ordered(properties), frozenset(catalog.secret_properties)
+            catalog.source, ordered(properties), credentials, dict(catalog.files)
         )
     return CatalogSet(catalogs={} if problems else resolved, problems=problems)

@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from core.catalogs import CatalogSet
+from core.catalogs import CERTS_DIR, CatalogSet
 from core.config import CharmConfig, Role
 from core.observability import JMX_OBJECT_NAMES, METRICS_USER, tracing_properties
 from core.render import render
@@ -71,7 +71,7 @@ class Plan:
     layer: dict[str, Any]
     waiting: str | None = None  # set when the node must not run yet; files are then empty
     # Folders whose every file is the charm's: a file there not in `files` is removed.
-    exclusive_dirs: tuple[str, ...] = (CATALOG_DIR,)
+    exclusive_dirs: tuple[str, ...] = (CATALOG_DIR, CERTS_DIR)
 
 
 def node_environment(model_name: str) -> str:

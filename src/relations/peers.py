@@ -36,6 +36,7 @@ class PeerAppData:
     patched_grace_seconds: int = 0
     restart_granted: str = ""  # the one unit that may restart Trino now
     restart_epoch: int = 0  # bumped by the restart action: every unit restarts once more
+    metastore_schema: str = ""  # the metastore database the leader created the Iceberg tables in
 
 
 @dataclasses.dataclass
@@ -86,6 +87,11 @@ class Peers:
         """Every unit of the application that Juju has told this unit about, itself included."""
         others = list(self.relation.units) if self.relation else []
         return [self._model.unit, *others]
+
+    @property
+    def metastore_schema(self) -> str:
+        """Which metastore database has the Iceberg tables (`lakehouse.bootstrap_key`)."""
+        return self._data().metastore_schema
 
     def action_catalogs(self) -> list[Catalog]:
         """Catalogs added with the add-catalog action."""

@@ -128,3 +128,18 @@ def kubernetes_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
 
     monkeypatch.setattr(k8s_resources, "apply_resources", record)
     return calls
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the whole session (skipped only without the binaries)."""
+    import pg  # noqa: PLC0415  (pg8000 is imported only by the tests that need it)
+
+    bindir = pg.server_bin()
+    if bindir is None:
+        pytest.skip(
+            "PostgreSQL server binaries not found: `apt-get install postgresql` or set PGBIN "
+            "to the folder holding initdb"
+        )
+    with pg.running_server(bindir) as server:
+        yield server

@@ -1,0 +1,138 @@
+"""Our requirer side of `postgresql_client` v0 (and `mysql_client`, the same protocol).
+
+We ask for a database and for every credential as a Juju secret; the provider
+answers with where the database is and the ids of the secrets that hold the
+login (`secret-user`) and the TLS material (`secret-tls`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import ops
+
+from core.databases import Database
+
+logger = logging.getLogger(__name__)
+
+REQUESTED_SECRETS = ("username", "password", "tls", "tls-ca", "uris", "read-only-uris")
+
+
+def key(name: str) -> Any:
+    """A text field whose databag key is `name`."""
+    return dataclasses.field(default="", metadata={"alias": name})
+
+
+@dataclasses.dataclass
+class DatabaseRequest:
+    """What we write in our application databag."""
+
+    database: str
+    requested_secrets: list[str] = dataclasses.field(
+        default_factory=lambda: list(REQUESTED_SECRETS), metadata={"alias": "requested-secrets"}
+    )
+
+
+@dataclasses.dataclass
+class DatabaseOffer:
+    """What the provider writes in its application databag (the keys we read)."""
+
+    database: str = ""
+    endpoints: str = ""
+    read_only_endpoints: str = key("read-only-endpoints")
+    version: str = ""
+    secret_user: str = key("secret-user")
+    secret_tls: str = key("secret-tls")
+
+
+def encode(value: Any) -> str:
+    """Databag values: text as is, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def save_if_changed(relation: ops.Relation, data: Any, app: ops.Application) -> None:
+    """Write our databag only when it would change (a no-op hook writes nothing)."""
+    wanted = {
+        field.metadata.get("alias", field.name): encode(getattr(data, field.name))
+        for field in dataclasses.fields(data)
+    }
+    current = relation.data[app]
+    if any(current.get(key) != value for key, value in wanted.items()):
+        relation.save(data, app, encoder=encode)
+
+
+class DatabaseRequirer:
+    """One `postgresql_client`-style endpoint, any number of related applications."""
+
+    def __init__(self, model: ops.Model, endpoint: str, database_for: Callable[[str], str]):
+        self._model = model
+        self.endpoint = endpoint
+        self._database_for = database_for
+
+    @property
+    def relations(self) -> list[ops.Relation]:
+        """The endpoint's relations whose remote application is known."""
+        return [r for r in self._model.relations.get(self.endpoint, []) if r.app is not None]
+
+    def requested_database(self, relation: ops.Relation) -> str:
+        """The database we ask a remote application for."""
+        return self._database_for(relation.app.name if relation.app else "")
+
+    def request(self) -> None:
+        """Leader: ask every related provider for its database, credentials as secrets."""
+        if not self._model.unit.is_leader():
+            return
+        for relation in self.relations:
+            save_if_changed(
+                relation, DatabaseRequest(self.requested_database(relation)), self._model.app
+            )
+
+    def databases(self) -> tuple[list[Database], list[str]]:
+        """Every database ready to use, and what the others are waiting for."""
+        ready, waiting = [], []
+        for relation in self.relations:
+            found = self._database(relation)
+            if isinstance(found, str):
+                waiting.append(found)
+            else:
+                ready.append(found)
+        return ready, waiting
+
+    def _database(self, relation: ops.Relation) -> Database | str:
+        app = relation.app.name if relation.app else ""
+        wanted = self.requested_database(relation)
+        try:
+            offer = relation.load(DatabaseOffer, relation.app, decoder=str)
+        except (TypeError, ValueError) as error:  # pragma: no cover (fields are all text)
+            logger.warning("unreadable %s relation data from %s: %s", self.endpoint, app, error)
+            offer = DatabaseOffer()
+        hosts = tuple(host.strip() for host in offer.endpoints.split(",") if host.strip())
+        if not hosts or not offer.secret_user:
+            return (
+                f"{self.endpoint} relation with {app}: waiting for {app} to create "
+                f"database {wanted!r} and share its endpoints and login secret"
+            )
+        tls, tls_ca = False, ""
+        if offer.secret_tls:
+            try:
+                content = self._model.get_secret(id=offer.secret_tls).get_content(refresh=True)
+            except ops.ModelError as error:  # SecretNotFoundError is a ModelError
+                logger.warning("cannot read TLS secret of %s: %s", app, error)
+                return f"{self.endpoint} relation with {app}: waiting for its TLS secret"
+            tls = content.get("tls", "").strip().lower() in ("true", "enabled", "yes")
+            tls_ca = content.get("tls-ca", "").strip()
+            tls_ca = f"{tls_ca}\n" if tls_ca else ""
+        return Database(
+            endpoint=self.endpoint,
+            app=app,
+            name=offer.database or wanted,
+            hosts=hosts,
+            user_secret=offer.secret_user,
+            tls=tls,
+            tls_ca=tls_ca,
+            relation_id=relation.id,
+        )

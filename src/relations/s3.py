@@ -1,0 +1,90 @@
+"""Our requirer side of the `s3` interface, v0 and v1 providers alike.
+
+v0 providers send the keys as plain relation data; v1 providers, seeing our
+`requested-secrets`, put them in the secret named by `secret-extra`. Either way
+the charm gets one `ObjectStorage`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import ops
+
+from core.lakehouse import ObjectStorage
+from relations.postgresql_client import key, save_if_changed
+
+logger = logging.getLogger(__name__)
+
+ENDPOINT = "s3-credentials"
+REQUESTED_SECRETS = ("access-key", "secret-key")
+
+
+@dataclasses.dataclass
+class BucketRequest:
+    """What we write in our application databag."""
+
+    bucket: str
+    requested_secrets: list[str] = dataclasses.field(
+        default_factory=lambda: list(REQUESTED_SECRETS), metadata={"alias": "requested-secrets"}
+    )
+
+
+@dataclasses.dataclass
+class BucketOffer:
+    """What the provider writes (the keys we read; `tls-ca-chain` is not used)."""
+
+    bucket: str = ""
+    access_key: str = key("access-key")
+    secret_key: str = key("secret-key")
+    endpoint: str = ""
+    region: str = ""
+    path: str = ""
+    uri_style: str = key("s3-uri-style")
+    secret_extra: str = key("secret-extra")
+
+
+class S3Requirer:
+    """The `s3-credentials` endpoint (limit 1)."""
+
+    def __init__(self, model: ops.Model):
+        self._model = model
+        self.relation = model.get_relation(ENDPOINT)
+
+    def request(self, bucket: str) -> None:
+        """Leader: ask for a bucket, keys as a secret (a v0 provider ignores that)."""
+        if self.relation is not None and self._model.unit.is_leader():
+            save_if_changed(self.relation, BucketRequest(bucket), self._model.app)
+
+    def storage(self) -> ObjectStorage | str | None:
+        """The bucket and its keys, what the relation waits for, or None without one."""
+        if self.relation is None or self.relation.app is None:
+            return None
+        app = self.relation.app.name
+        offer = self.relation.load(BucketOffer, self.relation.app, decoder=str)
+        keys = {"access-key": offer.access_key, "secret-key": offer.secret_key}
+        if offer.secret_extra:
+            try:
+                content = self._model.get_secret(id=offer.secret_extra).get_content(refresh=True)
+            except ops.ModelError as error:
+                logger.warning("cannot read the s3 secret of %s: %s", app, error)
+                return f"s3-credentials relation with {app}: its secret cannot be read yet"
+            keys = {name: content.get(name, "") or keys[name] for name in keys}
+        missing = [name for name in ("bucket",) if not offer.bucket] + [
+            name for name, value in keys.items() if not value
+        ]
+        if missing:
+            return (
+                f"s3-credentials relation with {app}: waiting for {', '.join(missing)} "
+                f"(`juju run {app}/leader sync-s3-credentials` if it is an s3-integrator)"
+            )
+        return ObjectStorage(
+            bucket=offer.bucket,
+            access_key=keys["access-key"],
+            secret_key=keys["secret-key"],
+            endpoint=offer.endpoint,
+            region=offer.region,
+            path=offer.path,
+            uri_style=offer.uri_style.strip().lower(),
+        )
