@@ -114,19 +114,24 @@ def pebble_layer() -> dict[str, Any]:
 
 
 def access_rules() -> dict[str, Any]:
-    """File access control rules: the charm's own, then allow-all for data.
+    """File access control rules: the charm's own users first, then everyone else.
 
-    Without catalog, schema and table sections Trino grants data access, as its
-    default access control does; system information (metrics, graceful
-    shutdown) is denied to everyone but the charm's user and the metrics user,
-    which may only read it (Prometheus scrapes /metrics as that user; see
-    `core.observability` for why it is not Trino's `management.user`).
+    System information (metrics, graceful shutdown) is denied to everyone but
+    the charm's user and the metrics user, which may only read it (Prometheus
+    scrapes /metrics as that user; see `core.observability` for why it is not
+    Trino's `management.user`). Those two users get no data at all; everyone
+    else keeps the data access Trino's default access control grants.
     """
+    internal = f"{CHARM_USER}|{METRICS_USER}"
     return {
         "system_information": [
             {"user": CHARM_USER, "allow": ["read", "write"]},
             {"user": METRICS_USER, "allow": ["read"]},
-        ]
+        ],
+        "catalogs": [
+            {"user": internal, "catalog": ".*", "allow": "none"},
+            {"catalog": ".*", "allow": "all"},
+        ],
     }
 
 

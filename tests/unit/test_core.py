@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -208,7 +209,21 @@ class TestPlan:
             {"user": CHARM_USER, "allow": ["read", "write"]},
             {"user": "trino-metrics", "allow": ["read"]},
         ]
-        assert "catalogs" not in rules  # no data rules: Trino grants data access as by default
+
+    @pytest.mark.parametrize(
+        ("user", "access"),
+        [(CHARM_USER, "none"), ("trino-metrics", "none"), ("alice", "all"), ("superset", "all")],
+    )
+    def test_internal_users_get_no_data_and_everyone_else_keeps_it(self, user, access):
+        rules = json.loads(plan_node(self.inputs()).files["/etc/trino/rules.json"].content)
+        # Trino's file access control: the first catalog rule whose patterns match wins.
+        first = next(
+            rule
+            for rule in rules["catalogs"]
+            if re.fullmatch(rule.get("user", ".*"), user)
+            and re.fullmatch(rule["catalog"], "sales")
+        )
+        assert first["allow"] == access
 
     def test_a_worker_waits_and_writes_nothing(self):
         plan = plan_node(
