@@ -23,6 +23,7 @@ import jubilant
 logger = logging.getLogger(__name__)
 
 APP = "trino"
+WORKERS = "trino-worker"
 TRINO_IMAGE = "trinodb/trino:483"
 PROMETHEUS, GRAFANA, LOKI = "prometheus", "grafana", "loki"
 # COS charms' channel; override with TRINO_COS_CHANNEL (e.g. 2/stable).
@@ -80,18 +81,33 @@ def test_deploy_with_cos(juju: jubilant.Juju, charm_path: pathlib.Path) -> None:
     )
 
 
-def test_prometheus_scrapes_every_trino_unit(juju: jubilant.Juju) -> None:
-    """Every Trino unit is an `up` target (the metrics user is let in) and serves Trino metrics."""
-    juju.add_unit(APP)
-    juju.wait(lambda status: jubilant.all_active(status, APP), timeout=DEPLOY_TIMEOUT)
+def test_prometheus_scrapes_every_trino_unit(
+    juju: jubilant.Juju, charm_path: pathlib.Path
+) -> None:
+    """Every unit of a worker application is an `up` target (the metrics user is let in).
+
+    A second unit of the single-node application would stand by (one coordinator per
+    cluster), so the multi-unit case is a worker application joined to it.
+    """
+    juju.deploy(
+        charm_path,
+        WORKERS,
+        resources={"trino-image": TRINO_IMAGE},
+        trust=True,
+        num_units=2,
+        config={"charm-function": "worker"},
+    )
+    juju.integrate(f"{APP}:trino-coordinator", f"{WORKERS}:trino-worker")
+    juju.integrate(f"{WORKERS}:metrics-endpoint", f"{PROMETHEUS}:metrics-endpoint")
+    juju.wait(lambda status: jubilant.all_active(status, APP, WORKERS), timeout=DEPLOY_TIMEOUT)
     prometheus = f"http://{address(juju, PROMETHEUS)}:9090"
 
     def trino_targets_up() -> list[dict]:
         targets = get_json(f"{prometheus}/api/v1/targets")["data"]["activeTargets"]
-        mine = [t for t in targets if t["labels"].get("juju_application") == APP]
-        return mine if len(mine) == 2 and all(t["health"] == "up" for t in mine) else []
+        mine = [t for t in targets if t["labels"].get("juju_application") in (APP, WORKERS)]
+        return mine if len(mine) == 3 and all(t["health"] == "up" for t in mine) else []
 
-    eventually(trino_targets_up, "two healthy Trino targets")
+    eventually(trino_targets_up, "three healthy Trino targets (coordinator and two workers)")
 
     def running_queries_series() -> list[dict]:
         query = urllib.parse.quote(
