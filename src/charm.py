@@ -12,6 +12,7 @@ import ops
 import yaml
 
 import juju_secrets
+from access import Access
 from charms.trino_k8s.v0.trino_cluster import (
     ClusterCatalog,
     ClusterNotReadyError,
@@ -23,9 +24,11 @@ from core import catalogs
 from core.config import CharmConfig, ConfigError, Role
 from core.plan import (
     HTTP_PORT,
+    HTTPS_PORT,
     SERVICE,
     Cluster,
     NodeInputs,
+    Security,
     idle_reason,
     node_environment,
     plan_node,
@@ -69,6 +72,7 @@ class TrinoK8sCharm(ops.CharmBase):
         self.restarts = RollingRestart(self.unit, self.peers, self.workload)
         self.coordinator = TrinoClusterProvider(self.model)
         self.cluster = TrinoClusterRequirer(self.model)
+        self.access = Access(self, self.workload)
         self._inputs: NodeInputs | ConfigError | None = None
         self._resource_problem: str | None = None
         for event in (
@@ -86,8 +90,14 @@ class TrinoK8sCharm(ops.CharmBase):
             self.on.trino_pebble_ready,
             self.on.trino_pebble_check_failed,
             self.on.trino_pebble_check_recovered,
+            self.on.ingress_relation_changed,
+            self.on.ingress_relation_broken,
+            self.on.certificates_relation_changed,
+            self.on.certificates_relation_broken,
+            self.on.trino_catalog_relation_changed,
         ):
             framework.observe(event, self._reconcile)
+        framework.observe(self.on.trino_catalog_relation_broken, self._on_client_gone)
         framework.observe(self.on.stop, self._on_stop)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
         framework.observe(self.on.restart_action, self._on_restart_action)
@@ -139,6 +149,7 @@ class TrinoK8sCharm(ops.CharmBase):
                 discovery_uri=config.discovery_uri.strip() or self._own_address(),
                 shared_secret=shared_secret,
             )
+        security = self.access.coordinator_security()
         return NodeInputs(
             config,
             self.model.name,
@@ -147,6 +158,8 @@ class TrinoK8sCharm(ops.CharmBase):
             cluster=cluster,
             leader=leader,
             leader_unit=self.peers.leader,
+            security=security if isinstance(security, Security) else Security(),
+            access_problems=() if isinstance(security, Security) else tuple(security),
         )
 
     def _worker_inputs(self, config: CharmConfig) -> NodeInputs:
@@ -169,7 +182,16 @@ class TrinoK8sCharm(ops.CharmBase):
             [],
         )
         cluster = Cluster(offer.environment, offer.discovery_uri, offer.shared_secret)
-        return NodeInputs(config, self.model.name, self.unit.name, catalog_set, cluster=cluster)
+        security = self.access.worker_security(offer)
+        return NodeInputs(
+            config,
+            self.model.name,
+            self.unit.name,
+            catalog_set,
+            cluster=cluster,
+            security=security if isinstance(security, Security) else Security(),
+            access_problems=() if isinstance(security, Security) else tuple(security),
+        )
 
     def _own_address(self) -> str:
         """This unit's stable pod address: the headless service Juju makes for the app."""
@@ -179,13 +201,20 @@ class TrinoK8sCharm(ops.CharmBase):
     # Reconcile: make Kubernetes and the container match the snapshot.
 
     def _reconcile(self, _: ops.EventBase | None = None) -> None:
-        self.unit.set_ports(HTTP_PORT)
         if self.unit.is_leader() and self.peers.relation and self.peers.leader != self.unit.name:
             self.peers.save()
         inputs = self._snapshot()
         if isinstance(inputs, ConfigError):
+            self.unit.set_ports(HTTP_PORT)
             logger.warning("not applying the config: %s", inputs)
             return
+        if inputs.access_problems:
+            # Trino keeps its files: never fall back to a weaker setup.
+            logger.warning("not applying: %s", "; ".join(inputs.access_problems))
+            return
+        self.unit.set_ports(HTTP_PORT, *([HTTPS_PORT] if inputs.security.keystore else []))
+        self.access.publish(inputs.security, inputs.catalogs)
+        self.restarts.credentials = self.access.credentials(inputs.security)
         for problem in inputs.catalogs.problems:
             logger.warning("keeping the current catalogs: %s", problem)
         self._reconcile_resources(inputs.config)
@@ -219,6 +248,9 @@ class TrinoK8sCharm(ops.CharmBase):
                     name: ClusterCatalog(catalog.properties, catalog.credentials, catalog.files)
                     for name, catalog in inputs.catalogs.catalogs.items()
                 },
+                settings=self.access.settings(),
+                password_db=inputs.security.password_db,
+                charm_password=inputs.security.charm_password,
             )
         )
 
@@ -265,6 +297,8 @@ class TrinoK8sCharm(ops.CharmBase):
             return ops.BlockedStatus(f"workload resources: {self._resource_problem}")
         if inputs.catalogs.problems:
             return ops.BlockedStatus(_first_of(inputs.catalogs.problems))
+        if inputs.access_problems:
+            return ops.BlockedStatus(_first_of(list(inputs.access_problems)))
         worker = inputs.config.role is Role.WORKER
         if worker and str(self.config.get("catalog-config", "")).strip():
             return ops.BlockedStatus(
@@ -328,7 +362,13 @@ class TrinoK8sCharm(ops.CharmBase):
         if isinstance(inputs, ConfigError) or inputs.config.role is not Role.WORKER:
             return
         if self.workload.container.can_connect():
+            self.restarts.credentials = self.access.credentials(inputs.security)
             self.restarts.drain_for_good(inputs.config.grace_seconds)
+
+    def _on_client_gone(self, event: ops.RelationBrokenEvent) -> None:
+        """A trino-catalog client left: its user and its secret go with it."""
+        self.access.clients.forget(event.relation)
+        self._reconcile()
 
     # Actions.
 

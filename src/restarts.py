@@ -18,7 +18,7 @@ import ops
 from core import rolling
 from core.plan import CHARM_USER, Plan
 from relations.peers import Peers
-from workload import Workload, drain, probe
+from workload import Credentials, Workload, drain, needs_restart, probe
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ class RollingRestart:
         self._workload = workload
         self.queued: str = ""  # why this unit waits with a restart pending
         self.draining = False  # a drain began in this hook
+        # The charm user's password etc. when authentication is on (set by the charm).
+        self.credentials: Credentials | None = None
 
     @property
     def alone(self) -> bool:
@@ -50,6 +52,10 @@ class RollingRestart:
             self._done()
             return
         pending = self._workload.pending(plan)
+        if pending and not needs_restart(pending):
+            # Only files Trino reloads by itself (users, rules): no restart, no lock.
+            self._workload.write(plan)
+            pending = []
         if pending or self.epoch_due():
             if self._my_turn():
                 self._restart(plan, drain_first=drain_first, why=pending or ["restart action"])
@@ -114,7 +120,7 @@ class RollingRestart:
         if not self._workload.is_running():
             return
         self._workload.stay_down_after_exit()
-        problem = drain(CHARM_USER)
+        problem = drain(CHARM_USER, credentials=self.credentials)
         if problem:
             logger.warning("cannot drain before the pod goes: %s", problem)
             return
@@ -142,7 +148,7 @@ class RollingRestart:
             restart_failed="",
         )
         if drain_first:
-            problem = drain(CHARM_USER)
+            problem = drain(CHARM_USER, credentials=self.credentials)
             if problem is None:
                 logger.info("draining: Trino restarts on its new files once its tasks are done")
                 self.draining = True

@@ -204,7 +204,8 @@ class TestPlan:
     def test_the_charm_user_alone_gets_system_information(self):
         rules = json.loads(plan_node(self.inputs()).files["/etc/trino/rules.json"].content)
         assert rules["system_information"] == [{"user": CHARM_USER, "allow": ["read", "write"]}]
-        assert "catalogs" not in rules  # no data rules: Trino grants data access as by default
+        # Least privilege: the charm's user reads no data; everyone else keeps Trino's default.
+        assert rules["catalogs"] == [{"user": CHARM_USER, "allow": "none"}, {"allow": "all"}]
 
     def test_a_worker_waits_and_writes_nothing(self):
         plan = plan_node(
