@@ -38,7 +38,7 @@ class Access:
         self.ingress = IngressRequirer(charm.model)
         self.tls = TlsCertificate(charm)
         self.clients = TrinoCatalogProvider(charm.model)
-        self._tls_material: TlsMaterial | bool | None = False  # False: not read yet
+        self._tls_material: list[TlsMaterial | None] = []  # read once per hook
 
     # What this unit knows.
 
