@@ -64,6 +64,26 @@ class Access:
         self._model.app.add_secret({"password": password}, label=CHARM_USER_LABEL)
         return password
 
+    def _password_db(self, users: dict[str, str]) -> str:
+        """password.db for ``users``, kept with a digest in the charm user's secret.
+
+        bcrypt is slow on purpose: a hook whose users did not change reuses the last
+        file (found by the digest) instead of checking every hash again.
+        """
+        try:
+            secret = self._model.get_secret(label=CHARM_USER_LABEL)
+            content = secret.get_content(refresh=True)
+        except ops.SecretNotFoundError:
+            secret, content = None, {}
+        digest = security.users_digest(users, content.get("password", ""))
+        if content.get("users-digest") == digest and content.get("password-db"):
+            return content["password-db"]
+        current = content.get("password-db") or self._workload.read(PASSWORD_DB)
+        password_db = security.password_db(users, current)
+        if secret is not None and self._model.unit.is_leader():
+            secret.set_content({**content, "users-digest": digest, "password-db": password_db})
+        return password_db
+
     def _operator_users(self) -> dict[str, str]:
         secret_id = str(self._charm.config.get(security.USER_SECRET_OPTION, "")).strip()
         if not secret_id:
@@ -111,12 +131,12 @@ class Access:
             return problems
         material = self.tls_material
         password_db = ""
+        charm_password = self.charm_password() if users else ""
         if users:
-            everyone = {**users, **clients, CHARM_USER: self.charm_password()}
-            password_db = security.password_db(everyone, self._workload.read(PASSWORD_DB))
+            password_db = self._password_db({**users, **clients, CHARM_USER: charm_password})
         return Security(
             password_db=password_db,
-            charm_password=self.charm_password() if users else "",
+            charm_password=charm_password,
             keystore=material.keystore if material else "",
             process_forwarded=self.ingress.relation is not None,
             operator_rules=rules,

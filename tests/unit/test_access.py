@@ -303,6 +303,26 @@ class TestAuthentication:
         assert lines["alice"] == old["alice"]  # unchanged users keep their hash
         assert bcrypt.checkpw(b"c", lines["carol"].encode())
 
+    def test_unchanged_users_cost_no_bcrypt(self, ctx, tls, etc, monkeypatch):
+        state, _ = tls
+        secret = user_secret()
+        state = ctx.run(
+            ctx.on.config_changed(),
+            dataclasses.replace(
+                state, secrets={*state.secrets, secret}, config={"user-secret-id": secret.id}
+            ),
+        )
+        before = read_files(etc)["password.db"]
+
+        def no_bcrypt(*args):
+            raise AssertionError("bcrypt was called")
+
+        monkeypatch.setattr(bcrypt, "hashpw", no_bcrypt)
+        monkeypatch.setattr(bcrypt, "checkpw", no_bcrypt)
+        ctx.run(ctx.on.update_status(), state)
+
+        assert read_files(etc)["password.db"] == before
+
     def test_an_https_ingress_is_a_secure_path(self, ctx, container, etc, trino):
         secret = user_secret()
         ingress = testing.Relation(
@@ -502,25 +522,19 @@ class TestTrinoCatalogClients:
         )
 
         hashes = dict(line.split(":", 1) for line in read_files(etc)["password.db"].splitlines())
+        secret_ids = set()
         for relation in (client, other):
-            data = after.get_relation(relation.id).local_app_data
-            content = after.get_secret(id=data["trino_credentials_secret_id"]).tracked_content
+            secret_id = after.get_relation(relation.id).local_app_data[
+                "trino_credentials_secret_id"
+            ]
+            granted = after.get_secret(id=secret_id)
+            content = granted.tracked_content
             assert bcrypt.checkpw(
                 content["password"].encode(), hashes[content["username"]].encode()
             )
-            assert (
-                relation.id
-                in after.get_secret(
-                    id=content and data["trino_credentials_secret_id"]
-                ).remote_grants
-            )
-        grants = [
-            after.get_secret(
-                id=after.get_relation(r.id).local_app_data["trino_credentials_secret_id"]
-            ).remote_grants
-            for r in (client, other)
-        ]
-        assert grants[0].keys().isdisjoint(grants[1].keys())  # one secret per relation
+            assert set(granted.remote_grants) == {relation.id}  # that relation alone
+            secret_ids.add(secret_id)
+        assert len(secret_ids) == 2  # one user, one secret per relation
 
     def test_a_client_that_leaves_loses_its_user(self, ctx, tls, etc, client, pebble_calls):
         state, _ = tls
