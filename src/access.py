@@ -132,7 +132,7 @@ class Access:
         material = self.tls_material
         password_db = ""
         charm_password = self.charm_password() if users else ""
-        if users:
+        if users and charm_password:  # a standby before the leader made it: nothing to run
             password_db = self._password_db({**users, **clients, CHARM_USER: charm_password})
         return Security(
             password_db=password_db,

@@ -299,13 +299,26 @@ class TrinoK8sCharm(ops.CharmBase):
             return ops.BlockedStatus(_first_of(inputs.catalogs.problems))
         if inputs.access_problems:
             return ops.BlockedStatus(_first_of(list(inputs.access_problems)))
-        worker = inputs.config.role is Role.WORKER
-        if worker and str(self.config.get("catalog-config", "")).strip():
-            return ops.BlockedStatus(
-                "catalog-config is unused on a worker (catalogs come from the coordinator): "
-                f"`juju config {self.app.name} --reset catalog-config`"
-            )
+        unused = self._unused_on_worker() if inputs.config.role is Role.WORKER else ""
+        if unused:
+            return ops.BlockedStatus(unused)
         return self._workload_status(inputs)
+
+    def _unused_on_worker(self) -> str:
+        """A coordinator-only option set on a worker: what to reset."""
+        reset = f"`juju config {self.app.name} --reset"
+        if str(self.config.get("catalog-config", "")).strip():
+            return (
+                "catalog-config is unused on a worker (catalogs come from the coordinator): "
+                f"{reset} catalog-config`"
+            )
+        for option in ("user-secret-id", "access-control-rules"):
+            if str(self.config.get(option, "")).strip():
+                return (
+                    f"{option} is unused on a worker (users and rules come from the "
+                    f"coordinator): {reset} {option}`"
+                )
+        return ""
 
     def _workload_status(self, inputs: NodeInputs) -> ops.StatusBase:
         if not self.workload.container.can_connect():

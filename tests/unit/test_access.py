@@ -557,3 +557,28 @@ class TestTrinoCatalogClients:
         assert username not in read_files(etc)["password.db"]
         assert not [s for s in after.secrets if s.label == f"trino-catalog-{client.id}"]
         assert pebble_calls.restarts == []
+
+    def test_a_non_leader_makes_no_user_and_writes_nothing(self, ctx, container, trino, client):
+        state = ctx.run(
+            ctx.on.relation_changed(client),
+            testing.State(containers={container}, relations={client}),
+        )
+
+        assert state.get_relation(client.id).local_app_data == {}
+        assert not [s for s in state.secrets if s.label and s.label.startswith("trino-catalog")]
+        after = ctx.run(ctx.on.relation_broken(client), state)
+        assert after.get_relation(client.id).local_app_data == {}
+
+    def test_the_secret_is_granted_once(self, ctx, container, trino, client):
+        state = ctx.run(
+            ctx.on.relation_changed(client),
+            testing.State(leader=True, containers={container}, relations={client}),
+        )
+        data = dict(state.get_relation(client.id).local_app_data)
+
+        again = ctx.run(ctx.on.update_status(), state)
+
+        assert again.get_relation(client.id).local_app_data == data
+        secret = again.get_secret(id=data["trino_credentials_secret_id"])
+        assert secret.latest_content == secret.tracked_content  # never set again
+        assert set(secret.remote_grants) == {client.id}

@@ -417,3 +417,18 @@ class TestClusterWideAuthentication:
         assert credentials.password == charm_user.tracked_content["password"]
         assert credentials.forwarded_https
         assert state.unit_status == testing.ActiveStatus()
+
+    @pytest.mark.parametrize("option", ["user-secret-id", "access-control-rules"])
+    def test_access_options_on_a_worker_are_flagged(
+        self, coordinator_ctx, worker_ctx, container, trino, option
+    ):
+        published, relation = self.publish_secured(coordinator_ctx, container)
+        state = worker_state(published, relation, container)
+        state = dataclasses.replace(state, config={**state.config, option: "x"})
+
+        after = worker_ctx.run(worker_ctx.on.config_changed(), state)
+
+        assert after.unit_status == testing.BlockedStatus(
+            f"{option} is unused on a worker (users and rules come from the coordinator): "
+            f"`juju config trino-worker --reset {option}`"
+        )
