@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 CHARM_USER_LABEL = "trino-charm-user"
 PASSWORD_SETTING = "password"  # noqa: S105  (a mode name)
+# Not an operator mistake: the certificate is on its way.
+WAITING_FOR_CERTIFICATE = "waiting for the certificate before turning passwords on"
 
 
 class Access:
@@ -121,7 +123,9 @@ class Access:
         if clash:
             problems.append(clash)
         path = self.secure_path()
-        if users and not path.secure:
+        if users and not path.secure and self.tls.related:
+            problems.append(WAITING_FOR_CERTIFICATE)
+        elif users and not path.secure:
             problems.append(
                 f"{security.USER_SECRET_OPTION}: passwords need a secure path: "
                 f"`juju integrate {self._model.app.name}:certificates <tls provider>` "

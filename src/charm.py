@@ -12,7 +12,7 @@ import ops
 import yaml
 
 import juju_secrets
-from access import Access
+from access import WAITING_FOR_CERTIFICATE, Access
 from charms.trino_k8s.v0.trino_cluster import (
     ClusterCatalog,
     ClusterNotReadyError,
@@ -297,12 +297,16 @@ class TrinoK8sCharm(ops.CharmBase):
             return ops.BlockedStatus(f"workload resources: {self._resource_problem}")
         if inputs.catalogs.problems:
             return ops.BlockedStatus(_first_of(inputs.catalogs.problems))
+        return self._access_status(inputs) or self._workload_status(inputs)
+
+    def _access_status(self, inputs: NodeInputs) -> ops.StatusBase | None:
+        """Users, rules and certificates the operator must fix (or that are on their way)."""
+        if inputs.access_problems == (WAITING_FOR_CERTIFICATE,):
+            return ops.WaitingStatus(WAITING_FOR_CERTIFICATE)
         if inputs.access_problems:
             return ops.BlockedStatus(_first_of(list(inputs.access_problems)))
         unused = self._unused_on_worker() if inputs.config.role is Role.WORKER else ""
-        if unused:
-            return ops.BlockedStatus(unused)
-        return self._workload_status(inputs)
+        return ops.BlockedStatus(unused) if unused else None
 
     def _unused_on_worker(self) -> str:
         """A coordinator-only option set on a worker: what to reset."""

@@ -240,7 +240,10 @@ class Workload:
         to_remove = [
             path
             for path, info in sorted(present.items())
-            if any(path.startswith(f"{d}/") for d in plan.exclusive_dirs)
+            if (
+                any(path.startswith(f"{d}/") for d in plan.exclusive_dirs)
+                or path in plan.optional_files
+            )
             and path not in plan.files
             and info.type == ops.pebble.FileType.FILE
         ]

@@ -23,6 +23,8 @@ KEYSTORE = f"{ETC}/keystore.pem"
 # Files Trino reads again by itself (file.refresh-period, security.refresh-period):
 # changing them must never restart Trino.
 RELOADED_FILES = (PASSWORD_DB, RULES_FILE)
+# Files written only in some setups (authentication, HTTPS): removed when not planned.
+OPTIONAL_FILES = (f"{ETC}/password-authenticator.properties", PASSWORD_DB, KEYSTORE)
 SERVICE = "trino"
 CHECK = "trino-ready"
 LAUNCHER = "/usr/lib/trino/bin/launcher run --etc-dir /etc/trino"
@@ -97,6 +99,8 @@ class Plan:
     waiting: str | None = None  # set when the node must not run yet; files are then empty
     # Folders whose every file is the charm's: a file there not in `files` is removed.
     exclusive_dirs: tuple[str, ...] = (CATALOG_DIR,)
+    # Files of the charm's that must not stay once the plan no longer has them.
+    optional_files: tuple[str, ...] = OPTIONAL_FILES
 
 
 def node_environment(model_name: str) -> str:

@@ -203,6 +203,7 @@ class TestTls:
         ctx.run(ctx.on.relation_broken(relation), state)
 
         assert "http-server.https.enabled" not in config_properties(etc)
+        assert "keystore.pem" not in read_files(etc)  # no stale key left behind
 
 
 class TestAuthentication:
@@ -224,6 +225,26 @@ class TestAuthentication:
             "trino-k8s:certificates <tls provider>` (or an ingress serving https)"
         )
         assert read_files(etc) == {}  # nothing weaker is ever applied
+
+    def test_users_wait_for_a_certificate_on_its_way(self, ctx, container, etc, trino):
+        secret = user_secret()
+        relation = testing.Relation("certificates")
+
+        state = ctx.run(
+            ctx.on.relation_created(relation),
+            testing.State(
+                leader=True,
+                containers={container},
+                relations={relation},
+                secrets={secret},
+                config={"user-secret-id": secret.id},
+            ),
+        )
+
+        assert state.unit_status == testing.WaitingStatus(
+            "waiting for the certificate before turning passwords on"
+        )
+        assert read_files(etc) == {}
 
     def test_users_with_tls_turn_on_passwords(self, ctx, tls, etc, pebble_calls):
         state, _ = tls
@@ -302,6 +323,24 @@ class TestAuthentication:
         old = dict(line.split(":", 1) for line in before["password.db"].splitlines())
         assert lines["alice"] == old["alice"]  # unchanged users keep their hash
         assert bcrypt.checkpw(b"c", lines["carol"].encode())
+
+    def test_resetting_users_turns_authentication_off_and_removes_its_files(self, ctx, tls, etc):
+        state, _ = tls
+        secret = user_secret()
+        state = ctx.run(
+            ctx.on.config_changed(),
+            dataclasses.replace(
+                state, secrets={*state.secrets, secret}, config={"user-secret-id": secret.id}
+            ),
+        )
+        assert "password.db" in read_files(etc)
+
+        ctx.run(ctx.on.config_changed(), dataclasses.replace(state, config={}))
+
+        files = read_files(etc)
+        assert "password.db" not in files
+        assert "password-authenticator.properties" not in files
+        assert "http-server.authentication.type" not in config_properties(etc)
 
     def test_unchanged_users_cost_no_bcrypt(self, ctx, tls, etc, monkeypatch):
         state, _ = tls
