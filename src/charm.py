@@ -12,6 +12,7 @@ import ops
 import yaml
 
 import juju_secrets
+from access import WAITING_FOR_CERTIFICATE, Access
 from charms.trino_k8s.v0.trino_cluster import (
     ClusterCatalog,
     ClusterNotReadyError,
@@ -24,9 +25,11 @@ from core.config import CharmConfig, ConfigError, Role
 from core.observability import Topology, rule_files
 from core.plan import (
     HTTP_PORT,
+    HTTPS_PORT,
     SERVICE,
     Cluster,
     NodeInputs,
+    Security,
     idle_reason,
     node_environment,
     plan_node,
@@ -76,6 +79,7 @@ class TrinoK8sCharm(ops.CharmBase):
         self.cluster = TrinoClusterRequirer(self.model)
         self.tracing = Tracing(self)
         self.relation_catalogs = RelationCatalogs(self.model, self.peers)
+        self.access = Access(self, self.workload)
         self._inputs: NodeInputs | ConfigError | None = None
         self._resource_problem: str | None = None
         for event in (
@@ -102,12 +106,18 @@ class TrinoK8sCharm(ops.CharmBase):
             self.on.logging_relation_broken,
             self.on.tracing_relation_changed,
             self.on.tracing_relation_broken,
+            self.on.ingress_relation_changed,
+            self.on.ingress_relation_broken,
+            self.on.certificates_relation_changed,
+            self.on.certificates_relation_broken,
+            self.on.trino_catalog_relation_changed,
         ):
             framework.observe(event, self._reconcile)
         for endpoint in CATALOG_RELATIONS:
             framework.observe(self.on[endpoint].relation_created, self._reconcile)
             framework.observe(self.on[endpoint].relation_changed, self._reconcile)
             framework.observe(self.on[endpoint].relation_broken, self._reconcile)
+        framework.observe(self.on.trino_catalog_relation_broken, self._on_client_gone)
         framework.observe(self.on.stop, self._on_stop)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
         framework.observe(self.on.restart_action, self._on_restart_action)
@@ -166,6 +176,7 @@ class TrinoK8sCharm(ops.CharmBase):
                 discovery_uri=config.discovery_uri.strip() or self._own_address(),
                 shared_secret=shared_secret,
             )
+        security = self.access.coordinator_security()
         return NodeInputs(
             config,
             self.model.name,
@@ -174,6 +185,8 @@ class TrinoK8sCharm(ops.CharmBase):
             cluster=cluster,
             leader=leader,
             leader_unit=self.peers.leader,
+            security=security if isinstance(security, Security) else Security(),
+            access_problems=() if isinstance(security, Security) else tuple(security),
         )
 
     def _worker_inputs(self, config: CharmConfig) -> NodeInputs:
@@ -196,7 +209,16 @@ class TrinoK8sCharm(ops.CharmBase):
             [],
         )
         cluster = Cluster(offer.environment, offer.discovery_uri, offer.shared_secret)
-        return NodeInputs(config, self.model.name, self.unit.name, catalog_set, cluster=cluster)
+        security = self.access.worker_security(offer)
+        return NodeInputs(
+            config,
+            self.model.name,
+            self.unit.name,
+            catalog_set,
+            cluster=cluster,
+            security=security if isinstance(security, Security) else Security(),
+            access_problems=() if isinstance(security, Security) else tuple(security),
+        )
 
     def _own_address(self) -> str:
         """This unit's stable pod address: the headless service Juju makes for the app."""
@@ -206,14 +228,21 @@ class TrinoK8sCharm(ops.CharmBase):
     # Reconcile: make Kubernetes and the container match the snapshot.
 
     def _reconcile(self, _: ops.EventBase | None = None) -> None:
-        self.unit.set_ports(HTTP_PORT)
         if self.unit.is_leader() and self.peers.relation and self.peers.leader != self.unit.name:
             self.peers.save()
         self.relation_catalogs.reconcile()
         inputs = self._snapshot()
         if isinstance(inputs, ConfigError):
+            self.unit.set_ports(HTTP_PORT)
             logger.warning("not applying the config: %s", inputs)
             return
+        if inputs.access_problems:
+            # Trino keeps its files: never fall back to a weaker setup.
+            logger.warning("not applying: %s", "; ".join(inputs.access_problems))
+            return
+        self.unit.set_ports(HTTP_PORT, *([HTTPS_PORT] if inputs.security.keystore else []))
+        self.access.publish(inputs.security, inputs.catalogs)
+        self.restarts.credentials = self.access.credentials(inputs.security)
         for problem in inputs.catalogs.problems:
             logger.warning("keeping the current catalogs: %s", problem)
         self._reconcile_resources(inputs.config)
@@ -249,6 +278,9 @@ class TrinoK8sCharm(ops.CharmBase):
                     name: ClusterCatalog(catalog.properties, catalog.credentials, catalog.files)
                     for name, catalog in inputs.catalogs.catalogs.items()
                 },
+                settings=self.access.settings(),
+                password_db=inputs.security.password_db,
+                charm_password=inputs.security.charm_password,
             )
         )
 
@@ -309,6 +341,8 @@ class TrinoK8sCharm(ops.CharmBase):
         blocked, waiting = self._input_problems(inputs)
         if blocked:
             return ops.BlockedStatus(_first_of(blocked))
+        if inputs.access_problems == (WAITING_FOR_CERTIFICATE,):
+            return ops.WaitingStatus(WAITING_FOR_CERTIFICATE)  # nothing applied until it comes
         status = self._workload_status(inputs)
         if waiting and isinstance(status, ops.ActiveStatus):
             return ops.WaitingStatus(_first_of(waiting))
@@ -320,14 +354,25 @@ class TrinoK8sCharm(ops.CharmBase):
         if self._resource_problem:
             blocked.append(f"workload resources: {self._resource_problem}")
         blocked += inputs.catalogs.problems
-        worker = inputs.config.role is Role.WORKER
-        if worker and str(self.config.get("catalog-config", "")).strip():
-            blocked.append(
-                "catalog-config is unused on a worker (catalogs come from the coordinator): "
-                f"`juju config {self.app.name} --reset catalog-config`"
-            )
+        if inputs.access_problems != (WAITING_FOR_CERTIFICATE,):
+            blocked += inputs.access_problems
+        if inputs.config.role is Role.WORKER:
+            blocked += self._unused_on_worker()
         relation_blocked, waiting = self.relation_catalogs.problems()
         return blocked + relation_blocked, waiting
+
+    def _unused_on_worker(self) -> list[str]:
+        """Coordinator-only options set on a worker: what to reset."""
+        reset = f"`juju config {self.app.name} --reset"
+        return [
+            f"{option} is unused on a worker ({what} come from the coordinator): {reset} {option}`"
+            for option, what in (
+                ("catalog-config", "catalogs"),
+                ("user-secret-id", "users"),
+                ("access-control-rules", "rules"),
+            )
+            if str(self.config.get(option, "")).strip()
+        ]
 
     def _workload_status(self, inputs: NodeInputs) -> ops.StatusBase:
         if not self.workload.container.can_connect():
@@ -384,7 +429,13 @@ class TrinoK8sCharm(ops.CharmBase):
         if isinstance(inputs, ConfigError) or inputs.config.role is not Role.WORKER:
             return
         if self.workload.container.can_connect():
+            self.restarts.credentials = self.access.credentials(inputs.security)
             self.restarts.drain_for_good(inputs.config.grace_seconds)
+
+    def _on_client_gone(self, event: ops.RelationBrokenEvent) -> None:
+        """A trino-catalog client left: its user and its secret go with it."""
+        self.access.clients.forget(event.relation)
+        self._reconcile()
 
     # Actions.
 

@@ -18,7 +18,7 @@ import ops
 from core import rolling
 from core.plan import CHARM_USER, Plan
 from relations.peers import Peers
-from workload import Workload, drain, probe
+from workload import Credentials, Workload, drain, needs_restart, probe
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ class RollingRestart:
         self._workload = workload
         self.queued: str = ""  # why this unit waits with a restart pending
         self.draining = False  # a drain began in this hook
+        # The charm user's password etc. when authentication is on (set by the charm).
+        self.credentials: Credentials | None = None
 
     @property
     def alone(self) -> bool:
@@ -52,7 +54,7 @@ class RollingRestart:
             self._workload.apply(plan)
             if not asking:
                 self._done()
-        elif self._workload.pending(plan) or self.epoch_due():
+        elif self._pending_restart(plan):
             if self._my_turn():
                 self._restart(plan, drain_first=drain_first)
             return
@@ -62,6 +64,15 @@ class RollingRestart:
         elif asking and (failure := self.failure(drain_first, grace_seconds)):
             self._peers.save_unit(restart_failed=failure)
         self.grant()
+
+    def _pending_restart(self, plan: Plan) -> bool:
+        """Whether Trino must restart to reach ``plan``; files it rereads are written now."""
+        pending = self._workload.pending(plan)
+        if pending and not needs_restart(pending):
+            # Only files Trino reloads by itself (users, rules): no restart, no lock.
+            self._workload.write(plan)
+            return self.epoch_due()
+        return bool(pending) or self.epoch_due()
 
     def idle(self) -> None:
         """This unit runs no Trino: it never holds up the roll."""
@@ -116,7 +127,7 @@ class RollingRestart:
         if not self._workload.is_running():
             return
         self._workload.stay_down_after_exit()
-        problem = drain(CHARM_USER)
+        problem = drain(CHARM_USER, credentials=self.credentials)
         if problem:
             logger.warning("cannot drain before the pod goes: %s", problem)
             return
@@ -144,7 +155,7 @@ class RollingRestart:
             restart_failed="",
         )
         if drain_first:
-            problem = drain(CHARM_USER)
+            problem = drain(CHARM_USER, credentials=self.credentials)
             if problem is None:
                 logger.info("draining: Trino restarts on its new files once its tasks are done")
                 self.draining = True

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import ops
 
 from core.observability import LOGGING_LAYER, logging_layer
-from core.plan import CHECK, ETC, HTTP_PORT, SERVICE, Plan
+from core.plan import CHECK, ETC, HTTP_PORT, RELOADED_FILES, SERVICE, Plan
 
 if TYPE_CHECKING:
     from core.observability import Topology
@@ -63,29 +63,62 @@ def probe(url: str = INFO_URL, timeout: float = 2.0) -> TrinoInfo | None:
     )
 
 
-def drain(user: str, base_url: str = BASE_URL, timeout: float = 10.0) -> str | None:
+@dataclasses.dataclass(frozen=True)
+class Credentials:
+    """How the charm authenticates to its own Trino when authentication is on."""
+
+    password: str
+    base_url: str = BASE_URL  # https://<name the certificate covers>:8443 with HTTPS
+    ca: str = ""  # PEM CA to verify Trino's certificate (HTTPS)
+    # Without HTTPS, Trino accepts a password only from a TLS-terminating proxy.
+    forwarded_https: bool = False
+
+
+def drain(
+    user: str,
+    base_url: str = BASE_URL,
+    timeout: float = 10.0,
+    credentials: Credentials | None = None,
+) -> str | None:
     """Ask a worker to shut down gracefully; None once it accepted, else why not.
 
     Trino then stops taking tasks, waits `shutdown.grace-period`, finishes what
     runs, waits the period again and exits. Pebble starts it again (with the
-    files the charm has just written) unless told otherwise.
+    files the charm has just written) unless told otherwise. With ``credentials``
+    the request carries the charm user's password (HTTPS verified against the CA).
     """
     import urllib.error  # noqa: PLC0415
     import urllib.request  # noqa: PLC0415
 
-    request = urllib.request.Request(  # noqa: S310 (http only)
-        f"{base_url}/v1/info/state",
-        data=b'"SHUTTING_DOWN"',
-        method="PUT",
-        headers={"Content-Type": "application/json", "X-Trino-User": user},
+    headers = {"Content-Type": "application/json", "X-Trino-User": user}
+    context = None
+    if credentials is not None:
+        import base64  # noqa: PLC0415
+
+        base_url = credentials.base_url
+        token = base64.b64encode(f"{user}:{credentials.password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+        if credentials.forwarded_https:
+            headers["X-Forwarded-Proto"] = "https"
+        if credentials.ca:
+            import ssl  # noqa: PLC0415
+
+            context = ssl.create_default_context(cadata=credentials.ca)
+    request = urllib.request.Request(  # noqa: S310 (http or https only)
+        f"{base_url}/v1/info/state", data=b'"SHUTTING_DOWN"', method="PUT", headers=headers
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout, context=context):  # noqa: S310
             return None
     except urllib.error.HTTPError as error:
         return f"Trino refused to drain (HTTP {error.code})"
     except OSError as error:
         return f"Trino did not answer the drain request ({error})"
+
+
+def needs_restart(changed: list[str]) -> list[str]:
+    """The changes Trino takes only on a restart (it reloads some files by itself)."""
+    return [change for change in changed if change not in RELOADED_FILES]
 
 
 _ERROR_LINE = re.compile(r"\b(ERROR|Exception|Error:)")
@@ -136,7 +169,7 @@ class Workload:
 
     def apply(self, plan: Plan) -> bool:
         """Make the container match ``plan``; True if Trino was (re)started."""
-        changed = self.write(plan)
+        changed = needs_restart(self.write(plan))
         if not self.is_running():
             logger.info("starting Trino")
             self.container.replan()
@@ -146,6 +179,14 @@ class Workload:
             self.container.restart(SERVICE)
             return True
         return False
+
+    def read(self, path: str) -> str:
+        """A file of the container, or empty when it is not there (or cannot be read)."""
+        try:
+            with self.container.pull(path) as file:
+                return file.read()
+        except (ops.pebble.Error, OSError):
+            return ""
 
     def is_running(self) -> bool:
         """Whether Pebble has the trino service up."""
@@ -202,7 +243,10 @@ class Workload:
         to_remove = [
             path
             for path, info in sorted(present.items())
-            if any(path.startswith(f"{d}/") for d in plan.exclusive_dirs)
+            if (
+                any(path.startswith(f"{d}/") for d in plan.exclusive_dirs)
+                or path in plan.optional_files
+            )
             and path not in plan.files
             and info.type == ops.pebble.FileType.FILE
         ]

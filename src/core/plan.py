@@ -11,11 +11,21 @@ from core.catalogs import CERTS_DIR, CatalogSet
 from core.config import CharmConfig, Role
 from core.observability import JMX_OBJECT_NAMES, METRICS_USER, tracing_properties
 from core.render import render
+from core.security import merge_rules
 
 ETC = "/etc/trino"
 CATALOG_DIR = f"{ETC}/catalog"
 DATA_DIR = "/data/trino"
 HTTP_PORT = 8080
+HTTPS_PORT = 8443
+PASSWORD_DB = f"{ETC}/password.db"
+RULES_FILE = f"{ETC}/rules.json"
+KEYSTORE = f"{ETC}/keystore.pem"
+# Files Trino reads again by itself (file.refresh-period, security.refresh-period):
+# changing them must never restart Trino.
+RELOADED_FILES = (PASSWORD_DB, RULES_FILE)
+# Files written only in some setups (authentication, HTTPS): removed when not planned.
+OPTIONAL_FILES = (f"{ETC}/password-authenticator.properties", PASSWORD_DB, KEYSTORE)
 SERVICE = "trino"
 CHECK = "trino-ready"
 LAUNCHER = "/usr/lib/trino/bin/launcher run --etc-dir /etc/trino"
@@ -38,6 +48,22 @@ class Cluster:
 
 
 @dataclasses.dataclass(frozen=True)
+class Security:
+    """How clients reach this node and prove who they are."""
+
+    # Trino's password.db; empty: no authentication.
+    password_db: str = ""
+    # PEM private key + certificate chain; empty: no HTTPS.
+    keystore: str = ""
+    # Trust X-Forwarded-* headers (an ingress terminates TLS in front of Trino).
+    process_forwarded: bool = False
+    # Operator rules (access-control-rules), merged after the charm's own.
+    operator_rules: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # The charm user's password (in password.db as a hash): the charm drains with it.
+    charm_password: str = dataclasses.field(default="", repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
 class NodeInputs:
     """Everything a node's files depend on, gathered by the charm in one place."""
 
@@ -53,6 +79,9 @@ class NodeInputs:
     leader: bool = True
     leader_unit: str = ""
     tracing_endpoint: str = ""  # OTLP gRPC receiver from the tracing relation; empty: off
+    security: Security = dataclasses.field(default_factory=Security)
+    # Operator input about access that must be fixed before anything is applied.
+    access_problems: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +101,8 @@ class Plan:
     waiting: str | None = None  # set when the node must not run yet; files are then empty
     # Folders whose every file is the charm's: a file there not in `files` is removed.
     exclusive_dirs: tuple[str, ...] = (CATALOG_DIR, CERTS_DIR)
+    # Files of the charm's that must not stay once the plan no longer has them.
+    optional_files: tuple[str, ...] = OPTIONAL_FILES
 
 
 def node_environment(model_name: str) -> str:
@@ -128,10 +159,9 @@ def access_rules() -> dict[str, Any]:
             {"user": CHARM_USER, "allow": ["read", "write"]},
             {"user": METRICS_USER, "allow": ["read"]},
         ],
-        "catalogs": [
-            {"user": internal, "catalog": ".*", "allow": "none"},
-            {"catalog": ".*", "allow": "all"},
-        ],
+        # Least privilege: the charm's own users never read data (merge_rules adds the
+        # allow-all that keeps Trino's default for everyone else).
+        "catalogs": [{"user": internal, "allow": "none"}],
     }
 
 
@@ -182,16 +212,24 @@ def plan_node(inputs: NodeInputs) -> Plan:
             query_max_memory_per_node=config.query_max_memory_per_node.strip(),
             jmx_object_names="|".join(JMX_OBJECT_NAMES),
             tracing=tracing_properties(inputs.tracing_endpoint),
+            https_port=HTTPS_PORT if inputs.security.keystore else None,
+            keystore=KEYSTORE,
+            password_auth=bool(inputs.security.password_db),
+            process_forwarded=inputs.security.process_forwarded,
         ),
         f"{ETC}/log.properties": render("log.properties", level=config.log_level.strip().upper()),
         f"{ETC}/access-control.properties": render(
             "access-control.properties", rules_path=f"{ETC}/rules.json", refresh_period="5s"
         ),
-        f"{ETC}/rules.json": json.dumps(access_rules(), indent=2, sort_keys=True) + "\n",
+        RULES_FILE: json.dumps(
+            merge_rules(access_rules(), inputs.security.operator_rules), indent=2, sort_keys=True
+        )
+        + "\n",
     }
     plan_files = {path: File(content) for path, content in files.items()}
     # config.properties holds the cluster's shared secret.
     plan_files[f"{ETC}/config.properties"] = File(files[f"{ETC}/config.properties"], mode=SECRET)
+    plan_files.update(_security_files(inputs.security))
     if inputs.catalogs.problems:
         # Keep whatever catalog files are in place: the last good set.
         return Plan(files=plan_files, layer=pebble_layer(), exclusive_dirs=())
@@ -204,3 +242,16 @@ def plan_node(inputs: NodeInputs) -> Plan:
         for path, content in catalog.files.items():
             plan_files[path] = File(content, mode=SECRET)
     return Plan(files=plan_files, layer=pebble_layer())
+
+
+def _security_files(security: Security) -> dict[str, File]:
+    """The password file and its authenticator, and the HTTPS keystore: all 0600."""
+    files = {}
+    if security.password_db:
+        files[f"{ETC}/password-authenticator.properties"] = File(
+            render("password-authenticator.properties", password_file=PASSWORD_DB)
+        )
+        files[PASSWORD_DB] = File(security.password_db, mode=SECRET)
+    if security.keystore:
+        files[KEYSTORE] = File(security.keystore, mode=SECRET)
+    return files

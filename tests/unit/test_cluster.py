@@ -334,3 +334,102 @@ def test_config_properties_with_the_shared_secret_is_private(ctx, container, etc
 
     assert (etc / "config.properties").stat().st_mode & 0o777 == 0o600
     plan = ops.pebble.Layer  # noqa: F841  (the plan never carries it: see test_charm)
+
+
+class TestClusterWideAuthentication:
+    """Every node runs the coordinator's users and rules; credentials travel in the secret."""
+
+    USERS = "alice: s3cret\n"
+    RULES = '{"catalogs": [{"user": "alice", "allow": "all"}]}'
+
+    def publish_secured(
+        self, coordinator_ctx, container
+    ) -> tuple[testing.State, testing.Relation]:
+        users = testing.Secret(tracked_content={"users": self.USERS})
+        ingress = testing.Relation(
+            "ingress", remote_app_data={"ingress": json.dumps({"url": "https://lake/trino"})}
+        )
+        relation = testing.Relation("trino-coordinator", remote_app_name="trino-worker")
+        state = coordinator_ctx.run(
+            coordinator_ctx.on.relation_joined(relation, remote_unit=0),
+            testing.State(
+                leader=True,
+                containers={container},
+                relations={relation, ingress, testing.PeerRelation("trino-peers")},
+                secrets={users},
+                config={
+                    "charm-function": "coordinator",
+                    "user-secret-id": users.id,
+                    "access-control-rules": self.RULES,
+                },
+            ),
+        )
+        return state, state.get_relation(relation.id)
+
+    def test_modes_in_settings_and_users_only_in_the_secret(
+        self, coordinator_ctx, container, trino
+    ):
+        state, relation = self.publish_secured(coordinator_ctx, container)
+
+        settings = json.loads(relation.local_app_data["settings"])
+        assert settings == {"authentication": "password", "access-control-rules": self.RULES}
+        secret = next(s for s in state.secrets if s.label == "trino-cluster")
+        content = secret.latest_content or secret.tracked_content
+        db = read_files(container.mounts["etc"].source)["password.db"]
+        assert content["password-db"] == db
+        charm_user = next(s for s in state.secrets if s.label == "trino-charm-user")
+        assert content["charm-password"] == charm_user.tracked_content["password"]
+        for value in relation.local_app_data.values():
+            assert "$2b$" not in value
+            assert content["charm-password"] not in value
+
+    def test_a_worker_authenticates_like_its_coordinator(
+        self, coordinator_ctx, worker_ctx, container, trino, tmp_path
+    ):
+        published, relation = self.publish_secured(coordinator_ctx, container)
+        worker_etc = tmp_path / "worker"
+        worker_etc.mkdir()
+        worker_container = testing.Container(
+            "trino",
+            can_connect=True,
+            mounts={"etc": testing.Mount(location="/etc/trino", source=worker_etc)},
+        )
+
+        with worker_ctx(
+            worker_ctx.on.pebble_ready(worker_container),
+            worker_state(published, relation, worker_container),
+        ) as manager:
+            state = manager.run()
+            credentials = manager.charm.restarts.credentials
+
+        files = read_files(worker_etc)
+        assert files["password.db"] == read_files(container.mounts["etc"].source)["password.db"]
+        assert (worker_etc / "password.db").stat().st_mode & 0o777 == 0o600
+        config = properties(files["config.properties"])
+        assert config["http-server.authentication.type"] == "PASSWORD"
+        # No certificate on the worker: only a TLS-terminating proxy may send a password.
+        assert config["http-server.process-forwarded"] == "true"
+        assert "allow-insecure-over-http" not in files["config.properties"]
+        rules = json.loads(files["rules.json"])
+        assert {"user": "alice", "allow": "all"} in rules["catalogs"]
+        charm_user = next(s for s in published.secrets if s.label == "trino-charm-user")
+        assert credentials is not None
+        assert credentials.password == charm_user.tracked_content["password"]
+        assert credentials.forwarded_https
+        assert state.unit_status == testing.ActiveStatus()
+
+    @pytest.mark.parametrize("option", ["user-secret-id", "access-control-rules"])
+    def test_access_options_on_a_worker_are_flagged(
+        self, coordinator_ctx, worker_ctx, container, trino, option
+    ):
+        published, relation = self.publish_secured(coordinator_ctx, container)
+        state = worker_state(published, relation, container)
+        state = dataclasses.replace(state, config={**state.config, option: "x"})
+
+        after = worker_ctx.run(worker_ctx.on.config_changed(), state)
+
+        what = {"user-secret-id": "users", "access-control-rules": "rules"}[option]
+        assert after.unit_status == testing.BlockedStatus(
+            f"{option} is unused on a worker ({what} come from the coordinator): "
+            f"`juju config trino-worker --reset {option}`"
+        )

@@ -221,7 +221,7 @@ class TestPlan:
             rule
             for rule in rules["catalogs"]
             if re.fullmatch(rule.get("user", ".*"), user)
-            and re.fullmatch(rule["catalog"], "sales")
+            and re.fullmatch(rule.get("catalog", ".*"), "sales")
         )
         assert first["allow"] == access
 

@@ -8,10 +8,12 @@ it on `trino-worker` (limit 1). The coordinator's leader writes its application 
 | `discovery-uri` | where workers announce themselves: the coordinator's HTTP address |
 | `environment` | Trino `node.environment`; every node of a cluster must share it |
 | `catalogs` | JSON: name -> `{"properties": {...}, "files": {path: text}}`, no credential |
-| `settings` | JSON: other cluster-wide settings (authentication, TLS modes), `{}` for none |
+| `settings` | JSON: other cluster-wide settings, `{}` for none; `authentication`
+  (`password` or absent) and `access-control-rules` (the operator's rules, JSON) |
 | `secret-id` | a Juju secret granted to the relation, with `shared-secret` (Trino's
-  `internal-communication.shared-secret`) and `catalog-credentials` (JSON: catalog name ->
-  the properties that are credentials) |
+  `internal-communication.shared-secret`), `catalog-credentials` (JSON: catalog name ->
+  the properties that are credentials) and, with authentication, `password-db` (Trino's
+  password.db: bcrypt hashes) and `charm-password` (the charm's own Trino user) |
 
 Nothing that is a credential is ever in the databag: it is all in the secret. The library
 only reads and writes data; it sets no status and observes no event, so each charm decides
@@ -29,7 +31,7 @@ from typing import Any
 import ops
 
 LIBAPI = 0
-LIBPATCH = 1
+LIBPATCH = 2
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,8 @@ class ClusterOffer:
     shared_secret: str
     catalogs: Mapping[str, ClusterCatalog] = dataclasses.field(default_factory=dict)
     settings: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    password_db: str = ""  # every node authenticates the same users
+    charm_password: str = ""  # the charm's own user, to drain workers
 
     def secret_content(self) -> dict[str, str]:
         """The part of the offer that only the secret carries."""
@@ -64,10 +68,14 @@ class ClusterOffer:
             for name, catalog in sorted(self.catalogs.items())
             if catalog.credentials
         }
-        return {
+        content = {
             "shared-secret": self.shared_secret,
             "catalog-credentials": json.dumps(credentials, sort_keys=True),
         }
+        if self.password_db:
+            content["password-db"] = self.password_db
+            content["charm-password"] = self.charm_password
+        return content
 
 
 @dataclasses.dataclass
@@ -224,6 +232,8 @@ class TrinoClusterRequirer:
             shared_secret=shared_secret,
             catalogs=catalogs,
             settings=dict(data.settings),
+            password_db=content.get("password-db", ""),
+            charm_password=content.get("charm-password", ""),
         )
 
 

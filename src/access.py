@@ -1,0 +1,238 @@
+"""How clients reach Trino and who they are: ingress, TLS, users, rules, client relations.
+
+This gathers what Juju knows about access (config, secrets, three relations) into
+`core.plan.Security`, or the operator's problems with it; the pure decisions live in
+`core.security`. The charm calls it from its snapshot and its reconcile.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+import ops
+
+import juju_secrets
+from charms.trino_k8s.v0.trino_cluster import ClusterOffer
+from core import security
+from core.catalogs import CatalogSet
+from core.plan import CHARM_USER, HTTP_PORT, HTTPS_PORT, PASSWORD_DB, Security
+from relations.ingress import IngressRequest, IngressRequirer, UnitAddress
+from relations.tls import TlsCertificate, TlsMaterial, unit_names
+from relations.trino_catalog import CatalogInfo, TrinoCatalogProvider
+from workload import Credentials, Workload
+
+logger = logging.getLogger(__name__)
+
+CHARM_USER_LABEL = "trino-charm-user"
+PASSWORD_SETTING = "password"  # noqa: S105  (a mode name)
+# Not an operator mistake: the certificate is on its way.
+WAITING_FOR_CERTIFICATE = "waiting for the certificate before turning passwords on"
+
+
+class Access:
+    """The access side of one unit."""
+
+    def __init__(self, charm: ops.CharmBase, workload: Workload):
+        self._charm = charm
+        self._model = charm.model
+        self._workload = workload
+        self.ingress = IngressRequirer(charm.model)
+        self.tls = TlsCertificate(charm)
+        self.clients = TrinoCatalogProvider(charm.model)
+        self._tls_material: list[TlsMaterial | None] = []  # read once per hook
+
+    # What this unit knows.
+
+    @property
+    def tls_material(self) -> TlsMaterial | None:
+        """This unit's keystore and CA, once signed."""
+        if not self._tls_material:
+            self._tls_material.append(self.tls.material())
+        return self._tls_material[0]
+
+    def charm_password(self) -> str:
+        """The charm user's password, made once by the leader and kept in an app secret."""
+        try:
+            return self._model.get_secret(label=CHARM_USER_LABEL).get_content(refresh=True)[
+                "password"
+            ]
+        except (ops.SecretNotFoundError, KeyError):
+            if not self._model.unit.is_leader():
+                return ""
+        import secrets  # noqa: PLC0415
+
+        password = secrets.token_urlsafe(32)
+        self._model.app.add_secret({"password": password}, label=CHARM_USER_LABEL)
+        return password
+
+    def _password_db(self, users: dict[str, str]) -> str:
+        """password.db for ``users``, kept with a digest in the charm user's secret.
+
+        bcrypt is slow on purpose: a hook whose users did not change reuses the last
+        file (found by the digest) instead of checking every hash again.
+        """
+        try:
+            secret = self._model.get_secret(label=CHARM_USER_LABEL)
+            content = secret.get_content(refresh=True)
+        except ops.SecretNotFoundError:
+            secret, content = None, {}
+        digest = security.users_digest(users, content.get("password", ""))
+        if content.get("users-digest") == digest and content.get("password-db"):
+            return content["password-db"]
+        current = content.get("password-db") or self._workload.read(PASSWORD_DB)
+        password_db = security.password_db(users, current)
+        if secret is not None and self._model.unit.is_leader():
+            secret.set_content({**content, "users-digest": digest, "password-db": password_db})
+        return password_db
+
+    def _operator_users(self) -> dict[str, str]:
+        secret_id = str(self._charm.config.get(security.USER_SECRET_OPTION, "")).strip()
+        if not secret_id:
+            return {}
+        content = juju_secrets.fetch(self._model, [secret_id])[secret_id]
+        return security.parse_users(content, secret_id)
+
+    def _operator_rules(self) -> dict:
+        return security.operator_rules(str(self._charm.config.get(security.RULES_OPTION, "")))
+
+    def secure_path(self) -> security.SecurePath:
+        """What makes passwords safe here: HTTPS on Trino, or an https ingress URL."""
+        return security.SecurePath(
+            https=self.tls_material is not None,
+            ingress_tls=self.ingress.url().startswith("https://"),
+        )
+
+    # The snapshot.
+
+    def coordinator_security(self) -> Security | list[str]:
+        """The coordinator's security, or what the operator must fix first."""
+        problems = []
+        try:
+            rules = self._operator_rules()
+        except security.AccessInputError as error:
+            problems.append(str(error))
+            rules = {}
+        try:
+            users = self._operator_users()
+        except security.AccessInputError as error:
+            problems.append(str(error))
+            users = {}
+        clients = self.clients.users() if users else {}
+        clash = security.reserved_user_problem(users, {CHARM_USER, *clients})
+        if clash:
+            problems.append(clash)
+        path = self.secure_path()
+        if users and not path.secure and self.tls.related:
+            problems.append(WAITING_FOR_CERTIFICATE)
+        elif users and not path.secure:
+            problems.append(
+                f"{security.USER_SECRET_OPTION}: passwords need a secure path: "
+                f"`juju integrate {self._model.app.name}:certificates <tls provider>` "
+                "(or an ingress serving https)"
+            )
+        if problems:
+            return problems
+        material = self.tls_material
+        password_db = ""
+        charm_password = self.charm_password() if users else ""
+        if users and charm_password:  # a standby before the leader made it: nothing to run
+            password_db = self._password_db({**users, **clients, CHARM_USER: charm_password})
+        return Security(
+            password_db=password_db,
+            charm_password=charm_password,
+            keystore=material.keystore if material else "",
+            process_forwarded=self.ingress.relation is not None,
+            operator_rules=rules,
+        )
+
+    def worker_security(self, offer: ClusterOffer) -> Security | list[str]:
+        """A worker runs its coordinator's authentication and rules.
+
+        Its own HTTPS comes from its own certificates relation; without one, only a
+        TLS-terminating proxy may send a password (so the charm's drain on localhost
+        can authenticate), never a bare header.
+        """
+        try:
+            rules = security.operator_rules(offer.settings.get(security.RULES_OPTION, ""))
+        except security.AccessInputError as error:  # pragma: no cover (the coordinator checked)
+            return [str(error)]
+        password = offer.settings.get("authentication") == PASSWORD_SETTING
+        material = self.tls_material
+        return Security(
+            password_db=offer.password_db if password else "",
+            charm_password=offer.charm_password if password else "",
+            keystore=material.keystore if material else "",
+            process_forwarded=password and material is None,
+            operator_rules=rules,
+        )
+
+    # What the charm publishes and uses.
+
+    def settings(self) -> dict[str, str]:
+        """The cluster-wide modes a coordinator hands its workers."""
+        settings = {}
+        if str(self._charm.config.get(security.USER_SECRET_OPTION, "")).strip():
+            settings["authentication"] = PASSWORD_SETTING
+        rules = str(self._charm.config.get(security.RULES_OPTION, "")).strip()
+        if rules:
+            settings[security.RULES_OPTION] = rules
+        return settings
+
+    def credentials(self, node: Security) -> Credentials | None:
+        """How the charm authenticates to its own Trino (None: authentication is off)."""
+        charm_password = node.charm_password
+        if not node.password_db or not charm_password:
+            return None
+        material = self.tls_material
+        if material is not None and node.keystore:
+            host = unit_names(self._model.unit.name, self._model.app.name, self._model.name)[0]
+            return Credentials(charm_password, f"https://{host}:{HTTPS_PORT}", ca=material.ca)
+        return Credentials(charm_password, forwarded_https=True)
+
+    def publish(self, node: Security, catalogs: CatalogSet) -> None:
+        """Ingress request and unit address; the leader also serves trino-catalog clients."""
+        https = bool(node.keystore)
+        app, model = self._model.app.name, self._model.name
+        if self.ingress.relation is not None:
+            self.ingress.publish(
+                IngressRequest(
+                    name=app,
+                    model=model,
+                    port=HTTPS_PORT if https else HTTP_PORT,
+                    scheme="https" if https else "http",
+                ),
+                UnitAddress(host=unit_names(self._model.unit.name, app, model)[0], ip=self._ip()),
+            )
+        if not self._model.unit.is_leader() or not self.clients.relations:
+            return
+        self.clients.users()  # every client has its user, even before authentication is on
+        self.clients.publish(self.trino_url(https), _catalog_infos(catalogs))
+
+    def trino_url(self, https: bool) -> str:
+        """``host:port`` for clients: the ingress URL's, or the application service's."""
+        url = self.ingress.url()
+        if url:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            return f"{parts.hostname}:{port}"
+        port = HTTPS_PORT if https else HTTP_PORT
+        return f"{self._model.app.name}.{self._model.name}.svc.cluster.local:{port}"
+
+    def _ip(self) -> str:
+        relation = self.ingress.relation
+        binding = self._model.get_binding(relation) if relation else None
+        address = binding.network.bind_address if binding else None
+        return str(address) if address else ""
+
+
+def _catalog_infos(catalogs: CatalogSet) -> list[CatalogInfo]:
+    return [
+        CatalogInfo(
+            name=name,
+            connector=catalog.properties.get("connector.name", ""),
+            description=f"{catalog.properties.get('connector.name', '')} catalog "
+            f"({catalog.source})",
+        )
+        for name, catalog in catalogs.catalogs.items()
+    ]

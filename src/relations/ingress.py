@@ -1,0 +1,79 @@
+"""The `ingress` relation (ingress v2, requirer side): an external URL for clients.
+
+Wire format (values JSON-encoded): our leader writes app data `name`, `model`,
+`port` and `scheme`; every unit writes unit data `host` (its FQDN) and `ip` (its
+pod IP, which gateway-api-integrator routes to). The provider answers with app
+data `ingress` = `{"url": "https://..."}`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+
+import ops
+
+logger = logging.getLogger(__name__)
+
+ENDPOINT = "ingress"
+
+
+@dataclasses.dataclass(frozen=True)
+class IngressRequest:
+    """What our leader asks the ingress provider for."""
+
+    name: str
+    model: str
+    port: int
+    scheme: str = "http"
+
+
+@dataclasses.dataclass(frozen=True)
+class UnitAddress:
+    """Where a unit is reached."""
+
+    host: str
+    ip: str
+
+
+class IngressRequirer:
+    """Our side of one ingress relation (limit 1)."""
+
+    def __init__(self, model: ops.Model, endpoint: str = ENDPOINT):
+        self._model = model
+        self._endpoint = endpoint
+
+    @property
+    def relation(self) -> ops.Relation | None:
+        """The ingress relation, if there is one."""
+        return self._model.get_relation(self._endpoint)
+
+    def publish(self, request: IngressRequest, address: UnitAddress) -> None:
+        """Write our request (leader) and this unit's address; only what changed."""
+        relation = self.relation
+        if relation is None:
+            return
+        if self._model.unit.is_leader():
+            _write(relation.data[self._model.app], dataclasses.asdict(request))
+        _write(relation.data[self._model.unit], dataclasses.asdict(address))
+
+    def url(self) -> str:
+        """The URL the provider gives clients, or empty until it gave one."""
+        relation = self.relation
+        if relation is None or relation.app is None:
+            return ""
+        raw = relation.data[relation.app].get("ingress", "")
+        try:
+            url = json.loads(raw).get("url", "") if raw else ""
+        except (ValueError, AttributeError):
+            logger.warning("ignoring unreadable ingress data: %r", raw)
+            return ""
+        return url if isinstance(url, str) else ""
+
+
+def _write(databag: ops.RelationDataContent, values: dict[str, object]) -> None:
+    for key, value in values.items():
+        encoded = json.dumps(value)
+        if databag.get(key) != encoded:
+            databag[key] = encoded
