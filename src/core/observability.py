@@ -17,17 +17,22 @@ airlift sources, see the report of issue 7):
   resources (``ServerSecurityModule``: ``/metrics``, ``/v1/jmx/mbean``,
   ``/v1/service``), never a write such as draining a worker, and nothing that
   any anonymous client cannot already reach in insecure mode.
-- ``management.user`` is deliberately NOT used. On plain HTTP it replaces the
-  authenticated identity of *every* management request (read and write) with
-  the fixed user; a header ``X-Trino-User: trino-k8s-charm`` then becomes an
-  impersonation request (``checkCanImpersonateUser``), which file access
-  control denies without impersonation rules. The charm's drain
-  (``PUT /v1/info/state`` as ``trino-k8s-charm``) would get 403; granting the
-  fixed user write instead would let any client on port 8080 drain workers.
-- When password authentication lands (later issue), the scrape job will need
-  this user's password (a Juju secret shared over the relation is not
-  possible: Prometheus reads plain relation data), or workers keep serving
-  metrics over the internal plain-HTTP port as the Trino docs describe.
+- Without authentication, ``management.user`` is deliberately NOT set. On plain
+  HTTP it replaces the authenticated identity of *every* management request
+  (read and write) with the fixed user; a header ``X-Trino-User:
+  trino-k8s-charm`` then becomes an impersonation request
+  (``checkCanImpersonateUser``), which file access control denies without
+  impersonation rules, so the charm's drain (``PUT /v1/info/state``) would get
+  403; granting the fixed user write instead would let any client on port 8080
+  drain workers.
+- With password authentication (``user-secret-id``) plain-HTTP requests carry
+  no usable identity (Trino answers 403), and Prometheus can only read plain
+  relation data, so it cannot be handed a password. Then
+  ``management.user=trino-metrics`` is set: plain-HTTP requests to management
+  endpoints run as that read-only user, and nothing else is opened. The
+  charm's drains are unaffected: they then go over HTTPS (or as forwarded
+  HTTPS), with the charm user's password, where ``management.user`` does not
+  apply (``management.user.https-enabled`` stays false).
 
 Metric names: Trino's OpenMetrics endpoint (airlift ``openmetrics``,
 ``OpenMetricsCollector``) names each managed MBean attribute

@@ -215,6 +215,7 @@ def plan_node(inputs: NodeInputs) -> Plan:
             https_port=HTTPS_PORT if inputs.security.keystore else None,
             keystore=KEYSTORE,
             password_auth=bool(inputs.security.password_db),
+            metrics_user=METRICS_USER,
             process_forwarded=inputs.security.process_forwarded,
         ),
         f"{ETC}/log.properties": render("log.properties", level=config.log_level.strip().upper()),

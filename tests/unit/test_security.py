@@ -168,6 +168,9 @@ class TestSecurityFiles:
 
         config = config_of(files)
         assert not {k for k in config if k.startswith(("http-server.https", "http-server.auth"))}
+        # Without authentication Prometheus scrapes as a plain user: no fixed management user
+        # (it would turn the charm's drain into a refused impersonation).
+        assert "management.user" not in config
         assert "/etc/trino/password.db" not in files
         assert "/etc/trino/keystore.pem" not in files
 
@@ -190,6 +193,13 @@ class TestSecurityFiles:
         assert config["http-server.https.keystore.path"] == "/etc/trino/keystore.pem"
         assert config["internal-communication.shared-secret"] == "shared"
         assert "http-server.authentication.allow-insecure-over-http" not in config
+        # Prometheus cannot be handed a password: plain-HTTP management reads (/metrics) run
+        # as the read-only metrics user, and the rules let it read nothing but that.
+        assert config["management.user"] == "trino-metrics"
+        assert "management.user.https-enabled" not in config
+        rules = json.loads(plan.files["/etc/trino/rules.json"].content)
+        metrics_rules = [r for r in rules["system_information"] if r["user"] == "trino-metrics"]
+        assert metrics_rules == [{"user": "trino-metrics", "allow": ["read"]}]
         assert plan.files["/etc/trino/password.db"].content == db
         assert plan.files["/etc/trino/password.db"].mode == 0o600
         assert plan.files["/etc/trino/keystore.pem"].mode == 0o600
