@@ -10,9 +10,9 @@ import ops
 import pytest
 from ops import testing
 
-import charm
 import k8s_resources
 import restarts
+import status
 import workload
 from charm import TrinoK8sCharm
 
@@ -59,7 +59,7 @@ class FakeTrino:
 def trino(monkeypatch: pytest.MonkeyPatch) -> FakeTrino:
     """Trino's HTTP endpoint, faked: by default up and finished starting."""
     fake = FakeTrino()
-    monkeypatch.setattr(charm, "probe", fake)
+    monkeypatch.setattr(status, "probe", fake)
     monkeypatch.setattr(restarts, "probe", fake)
     return fake
 

@@ -31,8 +31,8 @@ for path in (ROOT / "src", ROOT / "lib"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-import charm  # noqa: E402
 import restarts  # noqa: E402
+import status  # noqa: E402
 import workload  # noqa: E402
 from charm import TrinoK8sCharm  # noqa: E402
 
@@ -252,7 +252,7 @@ class Simulation:
         raise AssertionError("the cluster never settled")
 
     def patches(self) -> Iterator[Any]:
-        yield mock.patch.object(charm, "probe", self._probe)
+        yield mock.patch.object(status, "probe", self._probe)
         yield mock.patch.object(restarts, "probe", self._probe)
         yield mock.patch.object(restarts, "drain", self._drain)
         for name in ("restart", "replan"):

@@ -452,7 +452,9 @@ class TestAuthentication:
             s for s in state.secrets if s.label == "trino-charm-user"
         ).tracked_content["password"]
         with ctx(ctx.on.update_status(), state) as manager:
-            credentials = manager.charm.access.credentials(manager.charm._snapshot().security)
+            credentials = manager.charm.access.credentials(
+                manager.charm.snapshot.inputs().security
+            )
         assert credentials is not None
         assert credentials.password == charm_password
         assert credentials.base_url == f"https://{UNIT_HOST.format(model=state.model.name)}:8443"

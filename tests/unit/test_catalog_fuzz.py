@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from ops import testing
 
-import charm
+import status
 import workload
 from charm import TrinoK8sCharm
 from core.catalogs import CONNECTORS
@@ -68,7 +68,7 @@ def run(event_factory, state_kwargs) -> tuple[testing.State | str, testing.Conte
     peers = testing.PeerRelation("trino-peers")
     state = testing.State(containers={container}, relations={peers}, leader=True, **state_kwargs)
     up = workload.TrinoInfo(starting=False, version="483")
-    with mock.patch.object(charm, "probe", return_value=up):
+    with mock.patch.object(status, "probe", return_value=up):
         try:
             return ctx.run(event_factory(ctx), state), ctx, etc
         except testing.ActionFailed as failure:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from ops import testing
 
-import charm
+import status
 import workload
 from charm import TrinoK8sCharm
 
@@ -71,7 +71,7 @@ def run(config: dict[str, str | int]) -> tuple[testing.State, testing.Context]:
     ctx = testing.Context(TrinoK8sCharm)
     container = testing.Container("trino", can_connect=True)
     up = workload.TrinoInfo(starting=False, version="483")
-    with mock.patch.object(charm, "probe", return_value=up):
+    with mock.patch.object(status, "probe", return_value=up):
         state = ctx.run(
             ctx.on.config_changed(),
             testing.State(leader=True, containers={container}, config=config),

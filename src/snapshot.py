@@ -1,0 +1,139 @@
+"""The snapshot: everything Juju knows that one node depends on, gathered once a hook.
+
+It reads config, secrets, the peer relation, the coordinator's offer and the
+other relations, and hands the pure core (`core.plan`) one `NodeInputs`.
+Nothing here writes: the charm's reconcile applies what the core decides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+import yaml
+
+import juju_secrets
+from charms.trino_k8s.v0.trino_cluster import ClusterNotReadyError
+from core import catalogs
+from core.config import CharmConfig, ConfigError, Role
+from core.plan import HTTP_PORT, Cluster, NodeInputs, Security, node_environment
+
+if TYPE_CHECKING:
+    from charm import TrinoK8sCharm
+
+Sources = list[list[catalogs.Catalog]]
+
+
+class Snapshot:
+    """The node's inputs, read from Juju on first use and kept for the rest of the hook."""
+
+    def __init__(self, charm: TrinoK8sCharm):
+        self._charm = charm
+        self._inputs: NodeInputs | ConfigError | None = None
+
+    def inputs(self) -> NodeInputs | ConfigError:
+        """The inputs, or the config problems that keep everything as it is."""
+        if self._inputs is None:
+            try:
+                config = self._charm.load_config(CharmConfig)
+            except ConfigError as error:
+                self._inputs = error
+                return error
+            inputs = self._worker(config) if config.role is Role.WORKER else self._node(config)
+            self._inputs = dataclasses.replace(
+                inputs, tracing_endpoint=self._charm.tracing.endpoint()
+            )
+        return self._inputs
+
+    def forget(self) -> None:
+        """Read Juju again on next use (an action has just changed something)."""
+        self._inputs = None
+
+    def catalog_sources(self) -> tuple[Sources, list[str]]:
+        """Catalogs by source, and why `catalog-config` could not be read, if it could not.
+
+        `catalog-config` is read apart from the other options: a bad catalog must
+        not stop them from applying, nor they it.
+        """
+        text = str(self._charm.config.get("catalog-config", ""))
+        try:
+            document = yaml.safe_load(text) if text.strip() else None
+            from_config, problems = catalogs.from_document(document, "config"), []
+        except (yaml.YAMLError, catalogs.CatalogDocumentError) as error:
+            from_config, problems = [], [f"catalog-config: {str(error).splitlines()[0]}"]
+        charm = self._charm
+        return [
+            from_config,
+            charm.peers.action_catalogs(),
+            charm.relation_catalogs.catalogs(),
+        ], problems
+
+    def _node(self, config: CharmConfig) -> NodeInputs:
+        """An `all` or `coordinator` unit: its own catalogs; the leader holds the cluster."""
+        charm = self._charm
+        sources, problems = self.catalog_sources()
+        secret_ids = {catalog.secret for source in sources for catalog in source if catalog.secret}
+        catalog_set = catalogs.catalog_set(sources, juju_secrets.fetch(charm.model, secret_ids))
+        if problems:
+            catalog_set = catalogs.CatalogSet({}, problems + catalog_set.problems)
+        leader = charm.unit.is_leader()
+        shared_secret = charm.coordinator.shared_secret() if leader else None
+        cluster = None
+        if shared_secret:
+            cluster = Cluster(
+                environment=node_environment(charm.model.name),
+                discovery_uri=config.discovery_uri.strip() or self._own_address(),
+                shared_secret=shared_secret,
+            )
+        security = charm.access.coordinator_security()
+        return NodeInputs(
+            config,
+            charm.model.name,
+            charm.unit.name,
+            catalog_set,
+            cluster=cluster,
+            leader=leader,
+            leader_unit=charm.peers.leader,
+            security=security if isinstance(security, Security) else Security(),
+            access_problems=() if isinstance(security, Security) else tuple(security),
+        )
+
+    def _worker(self, config: CharmConfig) -> NodeInputs:
+        """A worker takes its cluster settings and every catalog from its coordinator."""
+        charm = self._charm
+        try:
+            offer = charm.cluster.offer()
+        except ClusterNotReadyError as why:
+            return NodeInputs(config, charm.model.name, charm.unit.name, cluster_problem=str(why))
+        relation = charm.cluster.relation
+        coordinator = relation.app.name if relation and relation.app else "coordinator"
+        catalog_set = catalogs.CatalogSet(
+            {
+                name: catalogs.Resolved(
+                    f"from {coordinator}",
+                    catalogs.ordered(dict(catalog.properties)),
+                    catalog.credentials,
+                    dict(catalog.files),
+                )
+                for name, catalog in sorted(offer.catalogs.items())
+            },
+            [],
+        )
+        cluster = Cluster(offer.environment, offer.discovery_uri, offer.shared_secret)
+        security = charm.access.worker_security(offer)
+        return NodeInputs(
+            config,
+            charm.model.name,
+            charm.unit.name,
+            catalog_set,
+            cluster=cluster,
+            security=security if isinstance(security, Security) else Security(),
+            access_problems=() if isinstance(security, Security) else tuple(security),
+        )
+
+    def _own_address(self) -> str:
+        """This unit's stable pod address: the headless service Juju makes for the app."""
+        charm = self._charm
+        pod = charm.unit.name.replace("/", "-")
+        service = f"{charm.app.name}-endpoints.{charm.model.name}.svc.cluster.local"
+        return f"http://{pod}.{service}:{HTTP_PORT}"

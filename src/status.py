@@ -1,0 +1,124 @@
+"""The one place that decides what `juju status` says about a unit.
+
+Operator input first (it needs action: `blocked` with the input and the fix),
+then what the unit waits for, then what Trino itself says.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import ops
+
+from access import WAITING_FOR_CERTIFICATE
+from core.config import CharmConfig, ConfigError, Role
+from core.plan import NodeInputs, idle_reason
+from workload import probe
+
+if TYPE_CHECKING:
+    from charm import TrinoK8sCharm
+
+# Coordinator-only options that a worker takes from its coordinator instead.
+COORDINATOR_ONLY = (
+    ("catalog-config", "catalogs"),
+    ("user-secret-id", "users"),
+    ("access-control-rules", "rules"),
+)
+
+
+def unit_status(charm: TrinoK8sCharm) -> ops.StatusBase:
+    """Operator input problems first (they need action), then the workload's state."""
+    inputs = charm.snapshot.inputs()
+    if isinstance(inputs, ConfigError):
+        return ops.BlockedStatus(first_of(inputs.problems))
+    blocked, waiting = _input_problems(charm, inputs)
+    if blocked:
+        return ops.BlockedStatus(first_of(blocked))
+    if inputs.access_problems == (WAITING_FOR_CERTIFICATE,):
+        return ops.WaitingStatus(WAITING_FOR_CERTIFICATE)  # nothing applied until it comes
+    status = _workload_status(charm, inputs)
+    if waiting and isinstance(status, ops.ActiveStatus):
+        return ops.WaitingStatus(first_of(waiting))
+    return status
+
+
+def first_of(problems: list[Any]) -> str:
+    """The first problem, and how many more the log has."""
+    more = f" (+{len(problems) - 1} more in juju debug-log)" if len(problems) > 1 else ""
+    return f"{problems[0]}{more}"
+
+
+def draining(config: CharmConfig) -> str:
+    """What a draining worker says."""
+    period = config.graceful_shutdown_period.strip()
+    return f"draining: running tasks finish (up to 2 x {period}), then Trino restarts"
+
+
+def _input_problems(charm: TrinoK8sCharm, inputs: NodeInputs) -> tuple[list[str], list[str]]:
+    """What the operator must fix, and what related applications have not sent yet."""
+    blocked = []
+    if charm.resource_problem:
+        blocked.append(f"workload resources: {charm.resource_problem}")
+    blocked += inputs.catalogs.problems
+    if inputs.access_problems != (WAITING_FOR_CERTIFICATE,):
+        blocked += inputs.access_problems
+    if inputs.config.role is Role.WORKER:
+        reset = f"`juju config {charm.app.name} --reset"
+        blocked += [
+            f"{option} is unused on a worker ({what} come from the coordinator): {reset} {option}`"
+            for option, what in COORDINATOR_ONLY
+            if str(charm.config.get(option, "")).strip()
+        ]
+    relation_blocked, waiting = charm.relation_catalogs.problems()
+    return blocked + relation_blocked, waiting
+
+
+def _workload_status(charm: TrinoK8sCharm, inputs: NodeInputs) -> ops.StatusBase:
+    workload = charm.workload
+    if not workload.container.can_connect():
+        return ops.WaitingStatus("waiting for the trino container to start")
+    waiting = idle_reason(inputs)
+    if waiting:
+        return ops.WaitingStatus(waiting)
+    config = inputs.config
+    restarting = _restart_status(charm, config)
+    if restarting:
+        return restarting
+    if not workload.is_running():
+        return ops.BlockedStatus(
+            f"Trino is {workload.service_status() or 'not set up'}; see "
+            f"`juju ssh --container trino {charm.unit.name} pebble logs trino`"
+        )
+    return _serving_status(charm, config)
+
+
+def _serving_status(charm: TrinoK8sCharm, config: CharmConfig) -> ops.StatusBase:
+    """What Trino itself says: starting, draining, or serving its role."""
+    info = probe()
+    if info is None:
+        return ops.WaitingStatus("Trino is starting (not answering on port 8080 yet)")
+    if info.version:
+        charm.unit.set_workload_version(info.version)
+    if info.starting:
+        return ops.WaitingStatus("Trino is starting")
+    if info.state == "SHUTTING_DOWN":
+        return ops.MaintenanceStatus(draining(config))
+    if charm.restarts.queued:
+        return ops.ActiveStatus(charm.restarts.queued)
+    if config.role is Role.COORDINATOR:
+        return ops.ActiveStatus("coordinator: queries run once workers join")
+    return ops.ActiveStatus()
+
+
+def _restart_status(charm: TrinoK8sCharm, config: CharmConfig) -> ops.StatusBase | None:
+    """A drain in progress, or a restart that failed and holds up the roll."""
+    if charm.restarts.draining:
+        return ops.MaintenanceStatus(draining(config))
+    failure = charm.restarts.failure(config.role is Role.WORKER, config.grace_seconds)
+    if not failure:
+        return None
+    line = charm.workload.last_error()
+    return ops.BlockedStatus(
+        f"restart failed: {failure}{f'; Trino says: {line}' if line else ''}. The roll "
+        f"is paused here: fix the cause, then `juju run {charm.app.name}/leader restart`"
+    )
