@@ -8,7 +8,7 @@ Nothing here writes: the charm's reconcile applies what the core decides.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -85,7 +85,6 @@ class Snapshot:
                 discovery_uri=config.discovery_uri.strip() or self._own_address(),
                 shared_secret=shared_secret,
             )
-        security = charm.access.coordinator_security()
         return NodeInputs(
             config,
             charm.model.name,
@@ -94,8 +93,7 @@ class Snapshot:
             cluster=cluster,
             leader=leader,
             leader_unit=charm.peers.leader,
-            security=security if isinstance(security, Security) else Security(),
-            access_problems=() if isinstance(security, Security) else tuple(security),
+            **_access(charm.access.coordinator_security()),
         )
 
     def _worker(self, config: CharmConfig) -> NodeInputs:
@@ -120,15 +118,13 @@ class Snapshot:
             [],
         )
         cluster = Cluster(offer.environment, offer.discovery_uri, offer.shared_secret)
-        security = charm.access.worker_security(offer)
         return NodeInputs(
             config,
             charm.model.name,
             charm.unit.name,
             catalog_set,
             cluster=cluster,
-            security=security if isinstance(security, Security) else Security(),
-            access_problems=() if isinstance(security, Security) else tuple(security),
+            **_access(charm.access.worker_security(offer)),
         )
 
     def _own_address(self) -> str:
@@ -137,3 +133,10 @@ class Snapshot:
         pod = charm.unit.name.replace("/", "-")
         service = f"{charm.app.name}-endpoints.{charm.model.name}.svc.cluster.local"
         return f"http://{pod}.{service}:{HTTP_PORT}"
+
+
+def _access(security: Security | list[str]) -> dict[str, Any]:
+    """The NodeInputs fields for what Access says: the security, or what is in its way."""
+    if isinstance(security, Security):
+        return {"security": security}
+    return {"access_problems": tuple(security)}
