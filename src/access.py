@@ -190,11 +190,16 @@ class Access:
             return Credentials(charm_password, f"https://{host}:{HTTPS_PORT}", ca=material.ca)
         return Credentials(charm_password, forwarded_https=True)
 
-    def publish(self, node: Security, catalogs: CatalogSet) -> None:
-        """Ingress request and unit address; the leader also serves trino-catalog clients."""
+    def publish(self, node: Security, catalogs: CatalogSet, serving: bool = True) -> None:
+        """Ingress request and unit address; the leader also serves trino-catalog clients.
+
+        A unit that runs no Trino by design (a standby coordinator) gives the ingress
+        no address, so no client is ever routed to it.
+        """
         https = bool(node.keystore)
         app, model = self._model.app.name, self._model.name
         if self.ingress.relation is not None:
+            address = UnitAddress(host=self._pod_host(), ip=self._ip()) if serving else None
             self.ingress.publish(
                 IngressRequest(
                     name=app,
@@ -202,7 +207,7 @@ class Access:
                     port=HTTPS_PORT if https else HTTP_PORT,
                     scheme="https" if https else "http",
                 ),
-                UnitAddress(host=unit_names(self._model.unit.name, app, model)[0], ip=self._ip()),
+                address,
             )
         if not self._model.unit.is_leader() or not self.clients.relations:
             return
@@ -210,14 +215,21 @@ class Access:
         self.clients.publish(self.trino_url(https), _catalog_infos(catalogs))
 
     def trino_url(self, https: bool) -> str:
-        """``host:port`` for clients: the ingress URL's, or the application service's."""
+        """``host:port`` for clients: the ingress URL's, or the coordinator's own pod.
+
+        Not the application service: it would also send clients to standby units,
+        which run no Trino. Only the leader publishes, and the leader is the coordinator.
+        """
         url = self.ingress.url()
         if url:
             parts = urlsplit(url)
             port = parts.port or (443 if parts.scheme == "https" else 80)
             return f"{parts.hostname}:{port}"
-        port = HTTPS_PORT if https else HTTP_PORT
-        return f"{self._model.app.name}.{self._model.name}.svc.cluster.local:{port}"
+        return f"{self._pod_host()}:{HTTPS_PORT if https else HTTP_PORT}"
+
+    def _pod_host(self) -> str:
+        """This unit's stable pod name, which its certificate covers."""
+        return unit_names(self._model.unit.name, self._model.app.name, self._model.name)[0]
 
     def _ip(self) -> str:
         relation = self.ingress.relation

@@ -49,14 +49,19 @@ class IngressRequirer:
         """The ingress relation, if there is one."""
         return self._model.get_relation(self._endpoint)
 
-    def publish(self, request: IngressRequest, address: UnitAddress) -> None:
-        """Write our request (leader) and this unit's address; only what changed."""
+    def publish(self, request: IngressRequest, address: UnitAddress | None) -> None:
+        """Write our request (leader) and this unit's address (None: withdraw it)."""
         relation = self.relation
         if relation is None:
             return
         if self._model.unit.is_leader():
             _write(relation.data[self._model.app], dataclasses.asdict(request))
-        _write(relation.data[self._model.unit], dataclasses.asdict(address))
+        unit_data = relation.data[self._model.unit]
+        if address is not None:
+            _write(unit_data, dataclasses.asdict(address))
+        else:
+            for key in ("host", "ip"):
+                unit_data.pop(key, None)
 
     def url(self) -> str:
         """The URL the provider gives clients, or empty until it gave one."""

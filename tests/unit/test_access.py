@@ -101,15 +101,49 @@ class TestIngress:
 
     def test_a_non_leader_writes_its_address_only(self, ctx, container, trino):
         relation = testing.Relation("ingress", remote_app_name="traefik")
+        # Every unit of a worker application serves, once its coordinator shares the cluster.
+        secret = testing.Secret({"shared-secret": "c2hhcmVk", "catalog-credentials": "{}"})
+        coordinator = testing.Relation(
+            "trino-worker",
+            remote_app_name="trino",
+            remote_app_data={
+                "discovery-uri": json.dumps("http://trino-0.trino-endpoints.m.svc:8080"),
+                "environment": json.dumps("m"),
+                "catalogs": "{}",
+                "settings": "{}",
+                "secret-id": json.dumps(secret.id),
+            },
+        )
+
+        state = ctx.run(
+            ctx.on.relation_changed(relation),
+            testing.State(
+                containers={container},
+                relations={relation, coordinator},
+                secrets={secret},
+                config={"charm-function": "worker"},
+            ),
+        )
+
+        ours = state.get_relation(relation.id)
+        assert ours.local_app_data == {}
+        assert {"host", "ip"} <= set(ours.local_unit_data)
+
+    def test_a_standby_coordinator_gives_no_address(self, ctx, container, trino):
+        """It runs no Trino by design: the ingress must never route a client to it."""
+        relation = testing.Relation(
+            "ingress",
+            remote_app_name="traefik",
+            local_unit_data={"host": json.dumps("old"), "ip": json.dumps("10.1.1.1")},
+        )
 
         state = ctx.run(
             ctx.on.relation_changed(relation),
             testing.State(containers={container}, relations={relation}),
         )
 
-        ours = state.get_relation(relation.id)
-        assert ours.local_app_data == {}
-        assert {"host", "ip"} <= set(ours.local_unit_data)
+        assert state.unit_status.message.startswith("standby:")
+        assert not {"host", "ip"} & set(state.get_relation(relation.id).local_unit_data)
 
     def test_trino_trusts_forwarded_headers_behind_an_ingress(self, ctx, container, etc, trino):
         relation = testing.Relation(
@@ -133,7 +167,7 @@ class TestIngress:
         )
 
         data = state.get_relation(client.id).local_app_data
-        assert data["trino_url"] == f"trino-k8s.{state.model.name}.svc.cluster.local:8080"
+        assert data["trino_url"] == f"{UNIT_HOST.format(model=state.model.name)}:8080"
 
 
 class TestTls:
@@ -524,7 +558,8 @@ class TestTrinoCatalogClients:
 
         data = state.get_relation(client.id).local_app_data
         assert set(data) == {"trino_url", "trino_catalogs", "trino_credentials_secret_id"}
-        assert data["trino_url"] == f"trino-k8s.{state.model.name}.svc.cluster.local:8080"
+        # The coordinator's own pod, not the service (standby units sit behind that too).
+        assert data["trino_url"] == f"{UNIT_HOST.format(model=state.model.name)}:8080"
         assert json.loads(data["trino_catalogs"]) == [
             {"name": "mem", "connector": "memory", "description": "memory catalog (config)"},
             {"name": "tpch", "connector": "tpch", "description": "tpch catalog (config)"},
