@@ -41,6 +41,7 @@ class Access:
         self.tls = TlsCertificate(charm)
         self.clients = TrinoCatalogProvider(charm.model)
         self._tls_material: list[TlsMaterial | None] = []  # read once per hook
+        self._charm_user: tuple[ops.Secret | None, dict[str, str]] | None = None
 
     # What this unit knows.
 
@@ -51,20 +52,30 @@ class Access:
             self._tls_material.append(self.tls.material())
         return self._tls_material[0]
 
+    def _charm_user_secret(self) -> tuple[ops.Secret | None, dict[str, str]]:
+        """The charm user's app secret and its content, read once per hook."""
+        if self._charm_user is None:
+            try:
+                secret = self._model.get_secret(label=CHARM_USER_LABEL)
+                self._charm_user = (secret, secret.get_content(refresh=True))
+            except ops.SecretNotFoundError:
+                self._charm_user = (None, {})
+        return self._charm_user
+
     def charm_password(self) -> str:
         """The charm user's password, made once by the leader and kept in an app secret."""
-        try:
-            return self._model.get_secret(label=CHARM_USER_LABEL).get_content(refresh=True)[
-                "password"
-            ]
-        except (ops.SecretNotFoundError, KeyError):
-            if not self._model.unit.is_leader():
-                return ""
+        secret, content = self._charm_user_secret()
+        if "password" in content or not self._model.unit.is_leader():
+            return content.get("password", "")
         import secrets  # noqa: PLC0415
 
-        password = secrets.token_urlsafe(32)
-        self._model.app.add_secret({"password": password}, label=CHARM_USER_LABEL)
-        return password
+        content = {"password": secrets.token_urlsafe(32)}
+        if secret is None:
+            secret = self._model.app.add_secret(content, label=CHARM_USER_LABEL)
+        else:
+            secret.set_content(content)
+        self._charm_user = (secret, content)
+        return content["password"]
 
     def _password_db(self, users: dict[str, str]) -> str:
         """password.db for ``users``, kept with a digest in the charm user's secret.
@@ -72,18 +83,16 @@ class Access:
         bcrypt is slow on purpose: a hook whose users did not change reuses the last
         file (found by the digest) instead of checking every hash again.
         """
-        try:
-            secret = self._model.get_secret(label=CHARM_USER_LABEL)
-            content = secret.get_content(refresh=True)
-        except ops.SecretNotFoundError:
-            secret, content = None, {}
+        secret, content = self._charm_user_secret()
         digest = security.users_digest(users, content.get("password", ""))
         if content.get("users-digest") == digest and content.get("password-db"):
             return content["password-db"]
         current = content.get("password-db") or self._workload.read(PASSWORD_DB)
         password_db = security.password_db(users, current)
         if secret is not None and self._model.unit.is_leader():
-            secret.set_content({**content, "users-digest": digest, "password-db": password_db})
+            content = {**content, "users-digest": digest, "password-db": password_db}
+            secret.set_content(content)
+            self._charm_user = (secret, content)
         return password_db
 
     def _operator_users(self) -> dict[str, str]:

@@ -141,7 +141,7 @@ class RollingRestart:
         self._peers.save_unit(restart_request=True)
         self.grant()
         holder = self._peers.app_data.restart_granted
-        turn = rolling.turn(self._unit.name, holder, False, bool(self.holder_failure()))
+        turn = rolling.turn(self._unit.name, holder, bool(self.holder_failure()))
         self.queued = turn.message
         return turn.may_restart
 

@@ -52,9 +52,9 @@ class Turn:
     message: str  # for the unit status while it waits
 
 
-def turn(unit: str, holder: str, alone: bool, failed: bool = False) -> Turn:
-    """Whether ``unit`` may restart now, or whom it waits for."""
-    if alone or holder == unit:
+def turn(unit: str, holder: str, failed: bool = False) -> Turn:
+    """Whether ``unit`` may restart now, or whom it waits for (a unit alone never asks)."""
+    if holder == unit:
         return Turn(True, "")
     if not holder:
         return Turn(False, "restart queued: waiting for the leader to hand out the lock")

@@ -32,10 +32,10 @@ class TestTheLock:
         assert rolling.next_grant("t/3", []) == ""
 
     def test_turn_messages_say_whom_a_unit_waits_for(self):
-        assert rolling.turn("t/1", "t/1", alone=False).may_restart
-        assert rolling.turn("t/1", "", alone=True).may_restart
-        assert "waiting for t/0" in rolling.turn("t/1", "t/0", alone=False).message
-        paused = rolling.turn("t/1", "t/0", alone=False, failed=True)
+        assert rolling.turn("t/1", "t/1").may_restart
+        assert not rolling.turn("t/1", "").may_restart
+        assert "waiting for t/0" in rolling.turn("t/1", "t/0").message
+        paused = rolling.turn("t/1", "t/0", failed=True)
         assert not paused.may_restart
         assert "paused at t/0, which failed" in paused.message
 

@@ -31,7 +31,7 @@ from typing import Any
 import ops
 
 LIBAPI = 0
-LIBPATCH = 2
+LIBPATCH = 3
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +107,7 @@ class TrinoClusterProvider:
     def __init__(self, model: ops.Model, endpoint: str = PROVIDES):
         self._model = model
         self._endpoint = endpoint
+        self._owned: tuple[ops.Secret, dict[str, str]] | None = None  # read once per hook
 
     @property
     def relations(self) -> list[ops.Relation]:
@@ -150,28 +151,40 @@ class TrinoClusterProvider:
         It lives in the same application secret the workers are granted, so every
         node of the cluster reads the same value, and a new leader finds it again.
         """
-        try:
-            content = self._model.get_secret(label=SECRET_LABEL).get_content(refresh=True)
-        except ops.SecretNotFoundError:
-            if not self._model.unit.is_leader():
-                return ""
-            import base64  # noqa: PLC0415
-            import secrets  # noqa: PLC0415
+        owned = self._read()
+        if owned is not None:
+            return owned[1].get("shared-secret", "")
+        if not self._model.unit.is_leader():
+            return ""
+        import base64  # noqa: PLC0415
+        import secrets  # noqa: PLC0415
 
-            # 512 random bytes, base64: what the Trino docs suggest.
-            token = base64.b64encode(secrets.token_bytes(512)).decode()
-            content = {"shared-secret": token, "catalog-credentials": "{}"}
-            self._model.app.add_secret(content, label=SECRET_LABEL)
-        return content.get("shared-secret", "")
+        # 512 random bytes, base64: what the Trino docs suggest.
+        token = base64.b64encode(secrets.token_bytes(512)).decode()
+        self._secret({"shared-secret": token, "catalog-credentials": "{}"})
+        return token
+
+    def _read(self) -> tuple[ops.Secret, dict[str, str]] | None:
+        """The application secret and its content, if it exists (read once per hook)."""
+        if self._owned is None:
+            try:
+                secret = self._model.get_secret(label=SECRET_LABEL)
+            except ops.SecretNotFoundError:
+                return None
+            self._owned = (secret, secret.get_content(refresh=True))
+        return self._owned
 
     def _secret(self, content: dict[str, str]) -> tuple[ops.Secret, bool]:
-        try:
-            secret = self._model.get_secret(label=SECRET_LABEL)
-        except ops.SecretNotFoundError:
-            return self._model.app.add_secret(content, label=SECRET_LABEL), True
-        if secret.get_content(refresh=True) == content:
-            return secret, False
-        secret.set_content(content)
+        """The application secret with ``content``; True when that was a change."""
+        owned = self._read()
+        if owned is None:
+            secret = self._model.app.add_secret(content, label=SECRET_LABEL)
+        elif owned[1] == content:
+            return owned[0], False
+        else:
+            secret = owned[0]
+            secret.set_content(content)
+        self._owned = (secret, content)
         return secret, True
 
 
