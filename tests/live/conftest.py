@@ -1,0 +1,138 @@
+"""Fixtures of the live tier: real Trino under real Pebble, one namespace pair per pod.
+
+Nothing here is skipped: a missing component fails the tier with the reason
+(tests/live/README.md says what each one needs and how `.ci/run` installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+HERE = pathlib.Path(__file__).parent
+sys.path.insert(0, str(HERE))
+
+import components  # noqa: E402
+import netlab  # noqa: E402
+from juju import MODEL, Juju  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.geteuid() != 0:
+        raise pytest.UsageError(
+            "the live tier makes network and mount namespaces: run it as root (CI does)"
+        )
+
+
+@pytest.fixture(scope="session")
+def trino_home() -> pathlib.Path:
+    return components.trino_home()
+
+
+@pytest.fixture(scope="session")
+def java_home() -> pathlib.Path:
+    return components.java_home()
+
+
+@pytest.fixture(scope="session")
+def pebble_binary() -> pathlib.Path:
+    return components.pebble_binary()
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """The bridge, the trino user and the hosts file every pod shares."""
+    netlab.ensure_user()
+    netlab.ensure_bridge()
+    root = tmp_path_factory.mktemp("lab")
+    (root / "hosts").write_text("127.0.0.1 localhost\n")
+    return root
+
+
+class Pods:
+    """Creates pods (network + mount namespace, Pebble) and removes them at the end."""
+
+    def __init__(self, lab: pathlib.Path, trino_home, java_home, pebble_binary):
+        self.lab = lab
+        self.trino_home = trino_home
+        self.java_home = java_home
+        self.pebble_binary = pebble_binary
+        self.pods: list[netlab.Pod] = []
+        self._count = 0
+
+    def __call__(self, app: str, number: int) -> netlab.Pod:
+        name = f"{app}-{number}"
+        self._count += 1
+        root = self.lab / f"{name}-{self._count}"
+        index = netlab.SLOT * 20 + self._count
+        pod = netlab.Pod(
+            name,
+            index,
+            root,
+            self.trino_home,
+            self.java_home,
+            self.pebble_binary,
+            self.lab / "hosts",
+        )
+        pod.create()
+        self.pods.append(pod)
+        self._write_hosts()
+        return pod
+
+    def fqdn(self, pod: netlab.Pod) -> str:
+        app = pod.name.rsplit("-", 1)[0]
+        return f"{pod.name}.{app}-endpoints.{MODEL}.svc.cluster.local"
+
+    def _write_hosts(self) -> None:
+        lines = ["127.0.0.1 localhost", f"{netlab.HOST_IP} lab-host"]
+        lines += [f"{pod.ip} {self.fqdn(pod)} {pod.name}" for pod in self.pods]
+        # Same inode: every pod's bind-mounted /etc/hosts sees the new names.
+        with (self.lab / "hosts").open("w") as out:
+            out.write("\n".join(lines) + "\n")
+
+    def destroy(self) -> None:
+        for pod in self.pods:
+            pod.destroy()
+        self.pods.clear()
+
+
+@pytest.fixture(scope="module")
+def pods(lab, trino_home, java_home, pebble_binary) -> Iterator[Pods]:
+    factory = Pods(lab, trino_home, java_home, pebble_binary)
+    yield factory
+    factory.destroy()
+
+
+@pytest.fixture(scope="module")
+def juju() -> Iterator[Juju]:
+    with pytest.MonkeyPatch.context() as patch:
+        yield Juju(patch)
+
+
+def wait_for(
+    what: str, condition: Callable[[], object], timeout: float = 180, poll: float = 1
+) -> object:
+    """Poll until `condition()` is truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(poll)
+
+
+def dump_pod_logs(pods: Pods) -> str:  # shown when a test fails (see pytest_runtest_makereport)
+    parts = []
+    for pod in pods.pods:
+        log = pod.pebble_log.read_text(errors="replace") if pod.pebble_log.exists() else ""
+        parts.append(
+            f"--- {pod.name} pebble log (last 60 lines) ---\n" + "\n".join(log.splitlines()[-60:])
+        )
+    return "\n".join(parts)
