@@ -109,8 +109,6 @@ class TrinoK8sCharm(ops.CharmBase):
         for problem in inputs.catalogs.problems:
             logger.warning("keeping the current catalogs: %s", problem)
         self._reconcile_resources(inputs.config)
-        if inputs.leader and inputs.config.role is not Role.WORKER:
-            self._publish(inputs)
         self._publish_observability(inputs)
         if not self.workload.container.can_connect():
             return
@@ -127,6 +125,10 @@ class TrinoK8sCharm(ops.CharmBase):
             drain_first=inputs.config.role is Role.WORKER,
             grace_seconds=inputs.config.grace_seconds,
         )
+        if inputs.leader and inputs.config.role is not Role.WORKER and self.restarts.in_effect:
+            # Workers follow only once the coordinator serves on the same files: a
+            # catalog Trino refuses stops at the coordinator, and the workers keep theirs.
+            self._publish(inputs)
 
     def _publish(self, inputs: NodeInputs) -> None:
         """Coordinator leader: hand workers the cluster settings and the last good catalogs."""

@@ -32,6 +32,8 @@ class RollingRestart:
         self._workload = workload
         self.queued: str = ""  # why this unit waits with a restart pending
         self.draining = False  # a drain began in this hook
+        # Trino serves on exactly the planned files: what a coordinator may hand its workers.
+        self.in_effect = False
         # The charm user's password etc. when authentication is on (set by the charm).
         self.credentials: Credentials | None = None
 
@@ -47,7 +49,7 @@ class RollingRestart:
     def apply(self, plan: Plan, *, drain_first: bool, grace_seconds: float) -> None:
         """Bring the node to ``plan``, restarting in turn; withdraw once Trino serves again."""
         asking = self._peers.unit_data().restart_request
-        if not self._workload.is_running():
+        if not self._workload.is_running() and not self._retrying(plan):
             # Nothing runs, so no query can be lost: start on the new files now. A unit
             # that restarted under the lock keeps it until Trino serves: a node that
             # crashes on its new files must stop the roll, not pass it on.
@@ -58,12 +60,17 @@ class RollingRestart:
             if self._my_turn():
                 self._restart(plan, drain_first=drain_first)
             return
-        if asking and self.serving():
+        self.in_effect = self.serving()
+        if asking and self.in_effect:
             logger.info("Trino serves again: handing the restart lock on")
             self._peers.save_unit(restart_request=False, restart_failed="")
         elif asking and (failure := self.failure(drain_first, grace_seconds)):
             self._peers.save_unit(restart_failed=failure)
         self.grant()
+
+    def _retrying(self, plan: Plan) -> bool:
+        """Pebble is already starting Trino again after a crash, on the planned files."""
+        return self._workload.service_status() == "backoff" and not self._workload.pending(plan)
 
     def _pending_restart(self, plan: Plan) -> bool:
         """Whether Trino must restart to reach ``plan``; files it rereads are written now."""
@@ -148,8 +155,10 @@ class RollingRestart:
     def _restart(self, plan: Plan, *, drain_first: bool) -> None:
         changed = self._workload.write(plan)
         logger.info("restarting Trino: %s", ", ".join(changed) or "restart action")
+        # Even a unit alone holds its request until Trino serves again: that is how a
+        # restart that fails is noticed and reported, not retried as if nothing happened.
         self._peers.save_unit(
-            restart_request=not self.alone,
+            restart_request=True,
             restart_started=time.time(),
             restart_epoch=self._peers.app_data.restart_epoch,
             restart_failed="",

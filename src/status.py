@@ -85,8 +85,10 @@ def _workload_status(charm: TrinoK8sCharm, inputs: NodeInputs) -> ops.StatusBase
     if restarting:
         return restarting
     if not workload.is_running():
+        line = workload.last_error()
         return ops.BlockedStatus(
-            f"Trino is {workload.service_status() or 'not set up'}; see "
+            f"Trino is {workload.service_status() or 'not set up'}"
+            f"{f'; Trino says: {line}' if line else ''}; see "
             f"`juju ssh --container trino {charm.unit.name} pebble logs trino`"
         )
     return _serving_status(charm, config)
@@ -114,7 +116,11 @@ def _restart_status(charm: TrinoK8sCharm, config: CharmConfig) -> ops.StatusBase
     """A drain in progress, or a restart that failed and holds up the roll."""
     if charm.restarts.draining:
         return ops.MaintenanceStatus(draining(config))
-    failure = charm.restarts.failure(config.role is Role.WORKER, config.grace_seconds)
+    # A failure seen once stays until Trino serves again: a crash-looping Trino is
+    # "starting" between its crashes, and the status must not flicker to waiting.
+    failure = charm.restarts.failure(config.role is Role.WORKER, config.grace_seconds) or (
+        charm.peers.unit_data().restart_failed
+    )
     if not failure:
         return None
     line = charm.workload.last_error()

@@ -10,7 +10,7 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import ops
@@ -172,13 +172,25 @@ class Workload:
         changed = needs_restart(self.write(plan))
         if not self.is_running():
             logger.info("starting Trino")
-            self.container.replan()
+            self._start(self.container.replan)
             return True
         if changed:
             logger.info("restarting Trino: %s", ", ".join(changed))
-            self.container.restart(SERVICE)
+            self.restart()
             return True
         return False
+
+    def _start(self, start: Callable[[], object]) -> None:
+        """Start or restart; a Trino that exits at once is reported by the status, not raised.
+
+        Pebble fails the change when the service exits within a second (a launcher
+        that refuses to run); it then keeps trying with a back-off, and the unit's
+        status shows Pebble's word and Trino's last error line.
+        """
+        try:
+            start()
+        except ops.pebble.ChangeError as error:
+            logger.error("Trino exited as it started: %s", error.err)
 
     def read(self, path: str) -> str:
         """A file of the container, or empty when it is not there (or cannot be read)."""
@@ -200,7 +212,7 @@ class Workload:
 
     def restart(self) -> None:
         """Restart Trino now."""
-        self.container.restart(SERVICE)
+        self._start(lambda: self.container.restart(SERVICE))
 
     def stay_down_after_exit(self) -> None:
         """Let Trino exit for good once it has drained (its pod is going away)."""

@@ -40,10 +40,10 @@ def _download(url: str, target: pathlib.Path) -> pathlib.Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(target.suffix + ".part")
     try:
-        with urllib.request.urlopen(f"{url}.sha1", timeout=60) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{url}.sha1", timeout=60) as response:
             expected = response.read().decode().split()[0]
         digest = hashlib.sha1()  # noqa: S324 (Maven publishes SHA-1 checksums)
-        with urllib.request.urlopen(url, timeout=600) as response, partial.open("wb") as out:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=600) as response, partial.open("wb") as out:
             while chunk := response.read(1 << 20):
                 digest.update(chunk)
                 out.write(chunk)

@@ -57,19 +57,22 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 class Pods:
     """Creates pods (network + mount namespace, Pebble) and removes them at the end."""
 
+    created = 0  # over the whole session
+
     def __init__(self, lab: pathlib.Path, trino_home, java_home, pebble_binary):
         self.lab = lab
         self.trino_home = trino_home
         self.java_home = java_home
         self.pebble_binary = pebble_binary
         self.pods: list[netlab.Pod] = []
-        self._count = 0
 
     def __call__(self, app: str, number: int) -> netlab.Pod:
         name = f"{app}-{number}"
-        self._count += 1
-        root = self.lab / f"{name}-{self._count}"
-        index = netlab.SLOT * 20 + self._count
+        # Pods of earlier modules are gone, but never reuse their folders: a launcher pid
+        # file left there may name a live process of this machine.
+        Pods.created += 1
+        root = self.lab / f"{name}-{Pods.created}"
+        index = netlab.SLOT * 20 + Pods.created % 20
         pod = netlab.Pod(
             name,
             index,

@@ -133,12 +133,21 @@ class Juju:
     def integrate(
         self, a: str, endpoint_a: str, b: str, endpoint_b: str, interface: str
     ) -> RelationRecord:
+        """Relate two applications; charm units see relation-created, -joined and -changed."""
         relation = RelationRecord(self._take_id(), {a: endpoint_a, b: endpoint_b}, interface)
         for app in (a, b):
             relation.app_data[app] = {}
             for unit in self.apps[app].units:
                 relation.unit_data[unit.name] = {}
         self.relations.append(relation)
+        for app in (a, b):
+            if self.apps[app].remote:
+                continue
+            for unit in self.apps[app].units:
+                for hook in ("relation_created", "relation_joined", "relation_changed"):
+                    self.run(
+                        unit, lambda ctx, rel, hook=hook: getattr(ctx.on, hook)(rel), relation
+                    )
         return relation
 
     def remove_relation(self, relation: RelationRecord) -> None:

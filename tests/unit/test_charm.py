@@ -302,3 +302,50 @@ def test_a_crashed_service_blocks_with_where_to_look(ctx, running, trino):
     assert isinstance(state.unit_status, testing.BlockedStatus)
     assert "Trino is error" in state.unit_status.message
     assert "pebble logs trino" in state.unit_status.message
+
+
+def test_a_crashed_service_status_quotes_trinos_last_error(ctx, running, trino):
+    log = "2026-11-29T22:00:30Z ERROR main io.trino.server.Server No factory for 'nope'\n"
+    container = dataclasses.replace(
+        running.get_container("trino"),
+        service_statuses={"trino": ops.pebble.ServiceStatus.ERROR},
+        execs={testing.Exec(["/charm/bin/pebble", "logs", "trino"], stdout=log)},
+    )
+    peers = testing.PeerRelation("trino-peers")
+    state = ctx.run(
+        ctx.on.relation_created(peers),
+        dataclasses.replace(running, containers={container}, relations={peers}),
+    )
+
+    assert isinstance(state.unit_status, testing.BlockedStatus)
+    assert "No factory for 'nope'" in state.unit_status.message
+
+
+def test_a_service_that_exits_as_it_starts_does_not_fail_the_hook(
+    ctx, container, trino, monkeypatch
+):
+    """Pebble fails the start change when Trino exits within a second (seen live)."""
+    change = ops.pebble.Change.from_dict(
+        {
+            "id": "9",
+            "kind": "replan",
+            "summary": 'Replan service "trino"',
+            "status": "Error",
+            "tasks": [],
+            "ready": True,
+            "err": 'cannot perform the following tasks:\n- Start service "trino"',
+            "spawn-time": "2026-11-29T22:00:30.142302Z",
+            "ready-time": "2026-11-29T22:00:30.361180Z",
+        }
+    )
+
+    def refuse(self, *args):
+        raise ops.pebble.ChangeError(change.err or "", change)
+
+    monkeypatch.setattr(ops.Container, "replan", refuse)
+    state = ctx.run(
+        ctx.on.pebble_ready(container), testing.State(leader=True, containers={container})
+    )
+
+    assert state.get_container("trino").layers, "the files and layer are still written"
+    assert not isinstance(state.unit_status, testing.ActiveStatus)

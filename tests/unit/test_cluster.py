@@ -152,7 +152,10 @@ class TestWhatTheCoordinatorShares:
         secret = next(s for s in state.secrets if s.label == "trino-cluster")
         new_leader = testing.Context(charm.TrinoK8sCharm, app_name="trino", unit_id=1)
 
-        after = new_leader.run(new_leader.on.leader_elected(), state)
+        elected = new_leader.run(new_leader.on.leader_elected(), state)
+        # It restarted on its own node.id: workers hear of it once it serves.
+        assert elected.get_relation(relation.id).local_app_data == relation.local_app_data
+        after = new_leader.run(new_leader.on.update_status(), elected)
 
         data = after.get_relation(relation.id).local_app_data
         assert json.loads(data["discovery-uri"]).startswith("http://trino-1.trino-endpoints.")

@@ -208,7 +208,39 @@ class TestAUnitWaitsItsTurn:
         after = ctx.run(ctx.on.config_changed(), with_config(state, **{"log-level": "warn"}))
 
         assert pebble_calls.restarts == [("trino",)]
-        assert unit_data(after).get("restart_request", False) is False
+        # It keeps its request until Trino serves again, so a failed restart is noticed.
+        assert unit_data(after).get("restart_request") is True
+        served = ctx.run(ctx.on.update_status(), after)
+        assert unit_data(served).get("restart_request", False) is False
+        assert served.unit_status == testing.ActiveStatus()
+
+    def test_a_unit_alone_whose_restart_fails_says_so_and_keeps_saying_it(
+        self, ctx, container, trino, pebble_calls, monkeypatch
+    ):
+        state = ctx.run(
+            ctx.on.pebble_ready(container),
+            testing.State(containers={container}, leader=True, relations={peers_with()}),
+        )
+        after = ctx.run(ctx.on.config_changed(), with_config(state, **{"log-level": "warn"}))
+        log = "2026-11-29T22:05:01Z ERROR main io.trino.server.Server Catalog 'bad' failed\n"
+        crashed = dataclasses.replace(
+            after.get_container("trino"),
+            execs={testing.Exec(["/charm/bin/pebble", "logs", "trino"], stdout=log)},
+        )
+        trino.info = None
+        # Pebble's back-off between two crashes (the testing Pebble has no such state).
+        monkeypatch.setattr(workload.Workload, "service_status", lambda self: "backoff")
+        monkeypatch.setattr(workload.Workload, "is_running", lambda self: False)
+        failed = ctx.run(ctx.on.update_status(), dataclasses.replace(after, containers={crashed}))
+        assert isinstance(failed.unit_status, testing.BlockedStatus)
+        assert "Catalog 'bad' failed" in failed.unit_status.message
+        assert pebble_calls.replans == 1, "Pebble retries by itself: no replan from the charm"
+        # Between two crashes Pebble runs Trino again: the status stays blocked.
+        monkeypatch.setattr(workload.Workload, "service_status", lambda self: "active")
+        monkeypatch.setattr(workload.Workload, "is_running", lambda self: True)
+        again = ctx.run(ctx.on.update_status(), failed)
+        assert isinstance(again.unit_status, testing.BlockedStatus)
+        assert "restart failed" in again.unit_status.message
 
 
 class TestDraining:
