@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 
@@ -68,7 +69,9 @@ class Pods:
     def __call__(self, app: str, number: int) -> netlab.Pod:
         name = f"{app}-{number}"
         self._count += 1
-        root = self.lab / f"{name}-{self._count}"
+        # A folder of its own: a later module's pod of the same name must not find this
+        # one's data dir (Trino's launcher.pid there makes the new Trino refuse to start).
+        root = pathlib.Path(tempfile.mkdtemp(prefix=f"{name}-{self._count}-", dir=self.lab))
         index = netlab.SLOT * 20 + self._count
         pod = netlab.Pod(
             name,
