@@ -99,6 +99,26 @@ def when(timestamp: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", timestamp))
 
 
+# The job keys Prometheus' charm keeps (prometheus_scrape v0, LIBPATCH 61); it drops others.
+JOB_KEYS = {
+    "job_name",
+    "metrics_path",
+    "static_configs",
+    "scrape_interval",
+    "scrape_timeout",
+    "proxy_url",
+    "relabel_configs",
+    "metric_relabel_configs",
+    "sample_limit",
+    "label_limit",
+    "label_name_length_limit",
+    "label_value_length_limit",
+    "scheme",
+    "basic_auth",
+    "tls_config",
+    "authorization",
+    "params",
+}
 # The last relabelling of a per-unit job: `instance` names the unit by its topology.
 INSTANCE = {
     "source_labels": ["juju_model", "juju_model_uuid", "juju_application", "juju_unit"],
@@ -111,7 +131,8 @@ INSTANCE = {
 def scrape_configs(app_data: dict[str, str], unit_data: dict[str, dict[str, str]]) -> list:
     """Prometheus' scrape_configs for one metrics-endpoint relation, as its charm makes them.
 
-    Each job is prefixed with the topology identifier; a `*` target becomes one job
+    Each job keeps the keys Prometheus' charm allows and is prefixed with the
+    topology identifier; a `*` target becomes one job
     per unit that published an address, labelled with the topology and juju_unit,
     whose `instance` is relabelled to the unit's topology.
     """
@@ -122,7 +143,8 @@ def scrape_configs(app_data: dict[str, str], unit_data: dict[str, dict[str, str]
         if data.get("prometheus_scrape_unit_address")
     }
     configs = []
-    for job in json.loads(app_data["scrape_jobs"]):
+    for published in json.loads(app_data["scrape_jobs"]):
+        job = {key: value for key, value in published.items() if key in JOB_KEYS}
         name = f"juju_{topology.identifier}_prometheus_scrape_{job['job_name']}"
         for static in job["static_configs"]:
             wildcards = [t for t in static["targets"] if t.startswith("*")]
