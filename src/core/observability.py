@@ -40,9 +40,19 @@ Metric names: Trino's OpenMetrics endpoint (airlift ``openmetrics``,
 ``RunningQueries`` gives ``trino_execution_name_QueryManager_RunningQueries``
 (the name the Trino docs, admin/openmetrics.md, query). ``CounterStat``
 attributes are OpenMetrics counters with the same naming. JVM MBeans are only
-exported when listed in ``openmetrics.jmx-object-names`` (``|``-separated) and
-then follow ``JMX_<domain>_TYPE_<type>_ATTRIBUTE_<attribute>[_<item>]``, e.g.
-``JMX_java_lang_TYPE_Memory_ATTRIBUTE_HeapMemoryUsage_used``.
+exported when listed in ``metrics.jmx-object-names`` (``|``-separated; airlift
+439, Trino 483's, still reads the legacy ``openmetrics.`` name) and then follow
+``JMX_<domain>_TYPE_<type>_ATTRIBUTE_<attribute>[_<item>]``, e.g.
+``JMX_java_lang_TYPE_Memory_ATTRIBUTE_HeapMemoryUsage_used`` (composite items
+are exported since airlift 343).
+
+Checked in Trino 483's classes and, for the names 476 shares, in a real scrape
+(tests/live/test_observability.py): the query states come from
+``DispatchManager`` (``RunningQueries``, ``QueuedQueries``,
+``FullyBlockedQueries``: there is no ``BlockedQueries``), the counters from
+``QueryManagerStats``, both under ``trino.execution:name=QueryManager``; the
+node counts from ``io.trino.node.CoordinatorNodeManager`` (Trino 476 still
+had ``trino.metadata:name=DiscoveryNodeManager``).
 """
 
 from __future__ import annotations
@@ -71,7 +81,7 @@ TRINO_METRICS = frozenset(
         "up",
         f"{QUERY_MANAGER}_RunningQueries",
         f"{QUERY_MANAGER}_QueuedQueries",
-        f"{QUERY_MANAGER}_BlockedQueries",
+        f"{QUERY_MANAGER}_FullyBlockedQueries",
         f"{QUERY_MANAGER}_StartedQueries",
         f"{QUERY_MANAGER}_CompletedQueries",
         f"{QUERY_MANAGER}_FailedQueries",

@@ -339,6 +339,28 @@ def test_dashboard_uuid_changes_only_when_the_dashboard_changes(ctx, container, 
     assert new_payload["templates"] == payload["templates"]
 
 
+def test_dashboard_shows_query_states_under_the_names_trino_exports(ctx, container, trino):
+    """Trino's DispatchManager has FullyBlockedQueries; a real scrape has no BlockedQueries."""
+    relation = testing.Relation("grafana-dashboard", remote_app_name="grafana")
+
+    out = ctx.run(ctx.on.config_changed(), state(container, relation, leader=True))
+
+    _, template = dashboard_of(out.get_relation(relation.id))
+    dashboard = json.loads(LZMABase64.decompress(template["content"]))
+    (panel,) = [
+        p for p in dashboard["panels"] if p["title"] == "Running, queued and blocked queries"
+    ]
+    shown = {
+        target["legendFormat"]: {s.name for s in selectors(target["expr"])}
+        for target in panel["targets"]
+    }
+    assert shown == {
+        "running": {"trino_execution_name_QueryManager_RunningQueries"},
+        "queued": {"trino_execution_name_QueryManager_QueuedQueries"},
+        "fully blocked": {"trino_execution_name_QueryManager_FullyBlockedQueries"},
+    }
+
+
 def test_only_the_leader_publishes_the_dashboard(ctx, container, trino):
     relation = testing.Relation("grafana-dashboard", remote_app_name="grafana")
 
