@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 
@@ -68,7 +69,11 @@ class Pods:
     def __call__(self, app: str, number: int) -> netlab.Pod:
         name = f"{app}-{number}"
         self._count += 1
-        root = self.lab / f"{name}-{self._count}"
+        # A folder of its own: the lab outlives the module, and a new pod must not find an
+        # earlier pod's data dir (Trino's launcher refuses to start while the pid in an old
+        # launcher.pid is alive: "ERROR: already running as <pid>").
+        root = pathlib.Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.lab))
+        root.chmod(0o755)
         index = netlab.SLOT * 20 + self._count
         pod = netlab.Pod(
             name,
