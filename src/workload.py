@@ -10,7 +10,7 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import ops
@@ -172,11 +172,11 @@ class Workload:
         changed = needs_restart(self.write(plan))
         if not self.is_running():
             logger.info("starting Trino")
-            self.container.replan()
+            self._start(self.container.replan)
             return True
         if changed:
             logger.info("restarting Trino: %s", ", ".join(changed))
-            self.container.restart(SERVICE)
+            self.restart()
             return True
         return False
 
@@ -200,7 +200,19 @@ class Workload:
 
     def restart(self) -> None:
         """Restart Trino now."""
-        self.container.restart(SERVICE)
+        self._start(lambda: self.container.restart(SERVICE))
+
+    @staticmethod
+    def _start(start: Callable[[], None]) -> None:
+        """Start Trino; one that exits at once is left to Pebble's retries and the status.
+
+        Pebble fails the start of a process that exits within a second (an unknown
+        JVM flag does) although it keeps restarting it: not an error of the hook.
+        """
+        try:
+            start()
+        except ops.pebble.ChangeError as error:
+            logger.warning("Trino exited right after it started: %s", error.err)
 
     def stay_down_after_exit(self) -> None:
         """Let Trino exit for good once it has drained (its pod is going away)."""
