@@ -1,7 +1,9 @@
-"""A throwaway PostgreSQL server from Debian's binaries, for the metastore tests.
+"""A throwaway PostgreSQL server from Debian's binaries, for the metastore and live tests.
 
 initdb refuses to run as root, so as root the server runs as the `postgres`
-user (or `nobody`) in a temporary folder it owns.
+user (or `nobody`) in a temporary folder it owns. It always listens on
+127.0.0.1, where the tests log in without TLS; clients on any other address
+(the live tier's pods) must use TLS.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Iterator
 
 import pg8000.native
 
+LOOPBACK = "127.0.0.1"
 SUPERUSER = "postgres"
 SUPERUSER_PASSWORD = "super-Secr3t"
 ROLE = "iceberg_owner"
@@ -45,13 +48,13 @@ class Server:
     """A running server: connect as the superuser or as the password-auth role."""
 
     port: int
-    ca: str  # PEM of the CA that signed the server's TLS certificate (for 127.0.0.1)
-    host: str = "127.0.0.1"
+    ca: str  # PEM of the CA that signed the server's TLS certificate (for `host`)
+    host: str = "127.0.0.1"  # where clients reach it
 
     def connect(self, database: str = "postgres", *, superuser: bool = True):
         user, password = (SUPERUSER, SUPERUSER_PASSWORD) if superuser else (ROLE, ROLE_PASSWORD)
         return pg8000.native.Connection(
-            user, host=self.host, port=self.port, database=database, password=password
+            user, host=LOOPBACK, port=self.port, database=database, password=password
         )
 
     @contextlib.contextmanager
@@ -66,14 +69,14 @@ class Server:
             admin.close()
 
 
-def _free_port() -> int:
+def free_port(host: str = LOOPBACK) -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return sock.getsockname()[1]
 
 
-def _make_certificates(root: pathlib.Path) -> None:
-    """A CA and a server certificate for 127.0.0.1 (openssl comes with Debian's postgresql)."""
+def _make_certificates(root: pathlib.Path, host: str) -> None:
+    """A CA and a server certificate for `host` (openssl comes with Debian's postgresql)."""
 
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=root, check=True, capture_output=True)
@@ -81,9 +84,9 @@ def _make_certificates(root: pathlib.Path) -> None:
     new_key = ["-newkey", "rsa:2048", "-nodes"]
     openssl("req", "-x509", *new_key, "-days", "2", "-subj", "/CN=test-ca", "-keyout", "ca.key",
             "-out", "ca.pem")  # fmt: skip
-    openssl("req", *new_key, "-subj", "/CN=127.0.0.1", "-keyout", "server.key",
+    openssl("req", *new_key, "-subj", f"/CN={host}", "-keyout", "server.key",
             "-out", "server.csr")  # fmt: skip
-    (root / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    (root / "san.ext").write_text(f"subjectAltName=IP:{host},DNS:localhost\n")
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
             "-CAcreateserial", "-days", "2", "-extfile", "san.ext",
             "-out", "server.pem")  # fmt: skip
@@ -106,12 +109,12 @@ def _as_owner(root: pathlib.Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def running_server(bindir: pathlib.Path) -> Iterator[Server]:
-    """initdb + postgres on a free localhost port; everything removed afterwards."""
+def running_server(bindir: pathlib.Path, host: str = LOOPBACK) -> Iterator[Server]:
+    """initdb + postgres on a free port of `host` and 127.0.0.1; everything removed afterwards."""
     root = pathlib.Path(tempfile.mkdtemp(prefix="trino-k8s-pg-"))
     root.chmod(0o755)
     (root / "pwfile").write_text(SUPERUSER_PASSWORD + "\n")
-    _make_certificates(root)
+    _make_certificates(root, host)
     prefix = _as_owner(root)
     data = root / "data"
     subprocess.run(
@@ -130,7 +133,9 @@ def running_server(bindir: pathlib.Path) -> Iterator[Server]:
         check=True,
         capture_output=True,
     )
-    port = _free_port()
+    with (data / "pg_hba.conf").open("a") as hba:  # after initdb's rules for 127.0.0.1
+        hba.write("hostssl all all all scram-sha-256\n")
+    port = free_port(host)
     with (root / "server.log").open("w") as log:
         server = subprocess.Popen(
             [
@@ -143,7 +148,7 @@ def running_server(bindir: pathlib.Path) -> Iterator[Server]:
                 "-k",
                 str(root),
                 "-c",
-                "listen_addresses=127.0.0.1",
+                f"listen_addresses={','.join(dict.fromkeys((LOOPBACK, host)))}",
                 "-c",
                 "fsync=off",
                 "-c",
@@ -157,7 +162,7 @@ def running_server(bindir: pathlib.Path) -> Iterator[Server]:
             stderr=log,
         )
     try:
-        found = Server(port, ca=(root / "ca.pem").read_text())
+        found = Server(port, ca=(root / "ca.pem").read_text(), host=host)
         deadline = time.monotonic() + 30
         while True:
             try:

@@ -321,31 +321,42 @@ def test_a_crashed_service_status_quotes_trinos_last_error(ctx, running, trino):
     assert "No factory for 'nope'" in state.unit_status.message
 
 
-def test_a_service_that_exits_as_it_starts_does_not_fail_the_hook(
-    ctx, container, trino, monkeypatch
-):
-    """Pebble fails the start change when Trino exits within a second (seen live)."""
+def exits_at_once(self: ops.Container, *names: str) -> None:
+    """What Pebble answers when Trino exits within a second of its start (and retries it)."""
+    # Pebble says "backoff" between its retries; ops names only active, inactive and error.
+    self.pebble._service_status["trino"] = ops.pebble.ServiceStatus.ERROR  # type: ignore[attr-defined]
     change = ops.pebble.Change.from_dict(
         {
-            "id": "9",
-            "kind": "replan",
-            "summary": 'Replan service "trino"',
+            "id": "4",
+            "kind": "restart",
+            "summary": 'Restart service "trino"',
             "status": "Error",
             "tasks": [],
             "ready": True,
-            "err": 'cannot perform the following tasks:\n- Start service "trino"',
-            "spawn-time": "2026-11-29T22:00:30.142302Z",
-            "ready-time": "2026-11-29T22:00:30.361180Z",
+            "err": 'cannot perform the following tasks:\n- Start service "trino" '
+            "(service start attempt: exited quickly with code 1, will restart)",
+            "spawn-time": "2026-11-29T22:09:20.239249Z",
+            "ready-time": "2026-11-29T22:09:20.801792Z",
         }
     )
+    raise ops.pebble.ChangeError(change.err or "", change)
 
-    def refuse(self, *args):
-        raise ops.pebble.ChangeError(change.err or "", change)
 
-    monkeypatch.setattr(ops.Container, "replan", refuse)
-    state = ctx.run(
-        ctx.on.pebble_ready(container), testing.State(leader=True, containers={container})
+@pytest.mark.parametrize("start", ["restart", "replan"])
+def test_a_trino_that_exits_at_once_blocks_instead_of_failing_the_hook(
+    ctx, container, etc, trino, monkeypatch, start
+):
+    # Seen live: `additional-jvm-options=-XX:+NoSuchFlagAtAll` made config-changed fail.
+    state = testing.State(leader=True, containers={container})
+    if start == "restart":
+        state = ctx.run(ctx.on.pebble_ready(container), state)
+    monkeypatch.setattr(ops.Container, start, exits_at_once)
+    config = {"additional-jvm-options": "-XX:+NoSuchFlagAtAll"}
+
+    state = ctx.run(ctx.on.config_changed(), dataclasses.replace(state, config=config))
+
+    assert "-XX:+NoSuchFlagAtAll" in (etc / "jvm.config").read_text().splitlines()
+    assert isinstance(state.unit_status, testing.BlockedStatus)
+    assert "Pebble: error" in state.unit_status.message or "Trino is error" in (
+        state.unit_status.message
     )
-
-    assert state.get_container("trino").layers, "the files and layer are still written"
-    assert not isinstance(state.unit_status, testing.ActiveStatus)
