@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 
@@ -68,7 +69,9 @@ class Pods:
     def __call__(self, app: str, number: int) -> netlab.Pod:
         name = f"{app}-{number}"
         self._count += 1
-        root = self.lab / f"{name}-{self._count}"
+        # A fresh folder per pod, also across modules: a folder reused from an earlier
+        # module would hand the new Trino that module's launcher pid file and data.
+        root = pathlib.Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.lab))
         index = netlab.SLOT * 20 + self._count
         pod = netlab.Pod(
             name,
