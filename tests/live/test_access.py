@@ -1,0 +1,390 @@
+"""Access on one `all` node: HTTPS from the certificates relation, passwords, the charm's users.
+
+The test plays the TLS provider (self-signed-certificates): it signs the CSR the charm
+writes with a CA of its own. The node is deployed the way an operator secures it (a
+catalog, users and the certificates relation from the start), so Trino starts once,
+already on HTTPS with passwords; later user and rule changes must need no restart.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pathlib
+import socket
+import ssl
+import subprocess
+from collections.abc import Iterator
+
+import ops
+import pytest
+import requests
+import trino.auth
+import trino.dbapi
+import trino.exceptions
+from conftest import Pods, wait_for
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from juju import Juju, RelationRecord, Unit
+from netlab import Pod
+from ops import testing
+from test_single_node import become_active, boot
+
+from access import CHARM_USER_LABEL, WAITING_FOR_CERTIFICATE
+from core.observability import METRICS_USER
+from core.plan import CHARM_USER
+from workload import Credentials
+from workload import drain as drain_node
+
+APP, PROVIDER = "trino", "self-signed-certificates"
+USERS = {"alice": "al1ce-pa55"}
+NATION = "SELECT count(*) FROM tpch.tiny.nation"
+DENIED_TPCH = {
+    "catalogs": [{"user": "alice", "catalog": "tpch", "allow": "none"}, {"allow": "all"}]
+}
+
+
+class LabCA:
+    """The provider's CA: signs what the charm asks for, as self-signed-certificates does."""
+
+    def __init__(self, folder: pathlib.Path):
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "trino live test CA")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        public = self.key.public_key()
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(_ca_key_usage(), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        self.pem = self.cert.public_bytes(serialization.Encoding.PEM).decode()
+        self.path = folder / "ca.pem"
+        self.path.write_text(self.pem)
+
+    def sign(self, csr_pem: str) -> str:
+        """A server certificate for the CSR: its subject and names, this CA as issuer."""
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+        names = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        now = datetime.datetime.now(datetime.timezone.utc)
+        ca_key_id = self.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(csr.subject)
+            .issuer_name(self.cert.subject)
+            .public_key(csr.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(names, critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_key_id.value),
+                critical=False,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(csr.public_key()), critical=False
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+        return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _ca_key_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def users_yaml(users: dict[str, str]) -> str:
+    return "".join(f"{user}: {password}\n" for user, password in users.items())
+
+
+@pytest.fixture(scope="module")
+def pod_names(pods: Pods) -> Iterator[None]:
+    """Resolve the pods' FQDNs (their certificates' names) as Kubernetes DNS would.
+
+    The test process (and the charm's hooks it runs) reads the machine's /etc/hosts,
+    not the pods' own: map the names the pods' hosts file gives to their addresses.
+    """
+    original = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        for pod in pods.pods:
+            if host in (pods.fqdn(pod), pod.name):
+                host = pod.ip
+        return original(host, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "getaddrinfo", getaddrinfo)
+        yield
+
+
+class Secured:
+    """The secured node and what a client needs to reach it."""
+
+    def __init__(self, unit: Unit, pod: Pod, fqdn: str, ca: LabCA, relation: RelationRecord):
+        self.unit = unit
+        self.pod = pod
+        self.fqdn = fqdn
+        self.ca = ca
+        self.relation = relation
+        self.users_secret = ""
+
+    @property
+    def https(self) -> str:
+        return f"https://{self.fqdn}:8443"
+
+    @property
+    def http(self) -> str:
+        return f"http://{self.pod.ip}:8080"
+
+    def query(self, user: str, password: str, sql: str = NATION) -> list[list]:
+        """A query over HTTPS with a password, the certificate checked against the test CA."""
+        session = requests.Session()
+        # Only the test CA: no REQUESTS_CA_BUNDLE from the environment replaces it.
+        session.trust_env = False
+        session.verify = str(self.ca.path)
+        with trino.dbapi.connect(
+            host=self.fqdn,
+            port=8443,
+            user=user,
+            http_scheme="https",
+            auth=trino.auth.BasicAuthentication(user, password),
+            http_session=session,
+            max_attempts=1,
+            request_timeout=120,  # the live machine may be loaded: a slow answer is no failure
+        ) as connection:
+            cursor = connection.cursor()
+            cursor.execute(sql)
+            return cursor.fetchall()
+
+    def statement(self, base: str, **kwargs) -> requests.Response:
+        """POST a query to /v1/statement: Trino's answer code tells who it let in."""
+        return requests.post(
+            f"{base}/v1/statement", data="SELECT 1", verify=str(self.ca.path), timeout=30, **kwargs
+        )
+
+
+def trino_pid(pod: Pod) -> int:
+    """The JVM's process id in the pod (`launcher run` execs java, renamed trino-server)."""
+    pids = subprocess.run(
+        ["ip", "netns", "pids", pod.netns], capture_output=True, text=True, check=True
+    ).stdout.split()
+    java, seen = [], []
+    for pid in pids:
+        try:
+            program = os.readlink(f"/proc/{pid}/exe")
+        except FileNotFoundError:
+            continue
+        seen.append((pid, program))
+        if os.path.basename(program) == "java":
+            java.append(int(pid))
+    assert len(java) == 1, f"expected one JVM in {pod.name}, found {seen}"
+    return java[0]
+
+
+def trino_service_active(pod: Pod) -> bool:
+    client = ops.pebble.Client(socket_path=pod.socket)
+    return client.get_services(["trino"])[0].current == ops.pebble.ServiceStatus.ACTIVE
+
+
+@pytest.fixture(scope="module")
+def secured(juju: Juju, pods: Pods, pod_names, tmp_path_factory) -> Secured:
+    pod = pods(APP, 0)
+    users = juju.add_secret("operator", {"users": users_yaml(USERS)}, grant_to=APP)
+    app = juju.deploy(
+        APP,
+        [pod],
+        {
+            "catalog-config": "tpch:\n  connector: tpch\n",
+            "user-secret-id": users,
+            "graceful-shutdown-period": "5s",
+        },
+    )
+    juju.remote_app(PROVIDER)
+    relation = juju.integrate(APP, "certificates", PROVIDER, "certificates", "tls-certificates")
+    unit = app.units[0]
+    ca = LabCA(tmp_path_factory.mktemp("tls"))
+    node = Secured(unit, pod, pods.fqdn(pod), ca, relation)
+    node.users_secret = users
+    juju.run(unit, lambda ctx, rel: ctx.on.relation_created(rel), relation=relation)
+    boot(juju, unit)
+    return node
+
+
+def test_passwords_wait_for_the_certificate(secured: Secured, juju: Juju):
+    """Users are set but no certificate yet: the charm waits and starts nothing."""
+    state = juju.run(secured.unit, lambda ctx, _: ctx.on.update_status())
+    assert state.unit_status == testing.WaitingStatus(WAITING_FOR_CERTIFICATE)
+    assert not (secured.pod.etc / "config.properties").exists()
+    requests_ = json.loads(
+        secured.relation.unit_data[secured.unit.name]["certificate_signing_requests"]
+    )
+    assert len(requests_) == 1
+    csr = x509.load_pem_x509_csr(requests_[0]["certificate_signing_request"].encode())
+    names = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert secured.fqdn in names.get_values_for_type(x509.DNSName)
+
+
+def test_certificate_gives_https_on_8443(secured: Secured, juju: Juju):
+    requests_ = json.loads(
+        secured.relation.unit_data[secured.unit.name]["certificate_signing_requests"]
+    )
+    answers = []
+    for request in requests_:
+        csr = request["certificate_signing_request"]
+        certificate = secured.ca.sign(csr)
+        answers.append(
+            {
+                "certificate_signing_request": csr,
+                "certificate": certificate,
+                "ca": secured.ca.pem,
+                "chain": [certificate, secured.ca.pem],
+            }
+        )
+    secured.relation.app_data[PROVIDER]["certificates"] = json.dumps(answers)
+    juju.settle()
+    state = become_active(juju, secured.unit)
+    assert state.unit_status == testing.ActiveStatus()
+    assert oct((secured.pod.etc / "keystore.pem").stat().st_mode & 0o777) == "0o600"
+
+    info = requests.get(f"{secured.https}/v1/info", verify=str(secured.ca.path), timeout=30)
+    assert info.json()["starting"] is False
+    context = ssl.create_default_context(cafile=str(secured.ca.path))
+    with socket.create_connection((secured.pod.ip, 8443), timeout=30) as raw:
+        with context.wrap_socket(raw, server_hostname=secured.fqdn) as tls:
+            served = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+    assert served.issuer == secured.ca.cert.subject
+
+
+def test_right_password_over_https_queries(secured: Secured):
+    assert secured.query("alice", USERS["alice"]) == [[25]]
+
+
+def test_wrong_password_is_refused(secured: Secured):
+    answer = secured.statement(secured.https, auth=("alice", "not-her-password"))
+    assert answer.status_code == 401, answer.text
+    with pytest.raises(trino.exceptions.HttpError, match="401"):
+        secured.query("alice", "not-her-password")
+
+
+def test_plain_http_refuses_passwords_and_bare_names(secured: Secured):
+    with_password = secured.statement(secured.http, auth=("alice", USERS["alice"]))
+    assert with_password.status_code == 403, with_password.text
+    assert "Authentication over HTTP is not enabled" in with_password.text
+    bare_name = secured.statement(secured.http, headers={"X-Trino-User": "alice"})
+    assert bare_name.status_code == 403, bare_name.text
+
+
+def test_metrics_user_reads_metrics_over_http_but_cannot_query(secured: Secured):
+    # Prometheus scrapes with the metrics user's name and no password (the scrape job).
+    metrics = requests.get(f"{secured.http}/metrics", auth=(METRICS_USER, ""), timeout=30)
+    assert metrics.status_code == 200, metrics.text
+    assert "trino_execution_name_QueryManager_RunningQueries" in metrics.text
+    over_http = secured.statement(secured.http, auth=(METRICS_USER, ""))
+    assert over_http.status_code == 403, over_http.text
+    over_https = secured.statement(secured.https, auth=(METRICS_USER, ""))
+    assert over_https.status_code == 401, over_https.text
+    # Read-only: it cannot shut a node down from plain HTTP either.
+    drain = requests.put(
+        f"{secured.http}/v1/info/state",
+        json="SHUTTING_DOWN",
+        auth=(METRICS_USER, ""),
+        timeout=30,
+    )
+    assert drain.status_code == 403, drain.text
+
+
+def _charm_password(juju: Juju) -> str:
+    secret = next(s for s in juju.secrets.values() if s.label == CHARM_USER_LABEL)
+    return secret.content["password"]
+
+
+def test_charm_user_may_drain_but_reads_no_table(secured: Secured, juju: Juju):
+    """The drain the charm sends a worker, sent to this node: authorized, then refused.
+
+    Trino refuses to shut a coordinator down *after* access control let the request
+    through (HTTP 500 "Cannot shutdown coordinator"); a user without the right gets 403.
+    """
+    password = _charm_password(juju)
+    drain = requests.put(
+        f"{secured.https}/v1/info/state",
+        json="SHUTTING_DOWN",
+        auth=(CHARM_USER, password),
+        verify=str(secured.ca.path),
+        timeout=30,
+    )
+    # Past authentication and access control, into the resource: Trino's own refusal.
+    assert drain.status_code == 500, drain.text
+    assert "Cannot shutdown coordinator" in drain.text
+    other = requests.put(
+        f"{secured.https}/v1/info/state",
+        json="SHUTTING_DOWN",
+        auth=("alice", USERS["alice"]),
+        verify=str(secured.ca.path),
+        timeout=30,
+    )
+    assert other.status_code == 403, other.text
+    assert "Management only resource" in other.text
+    # The charm's own drain client, with what the charm hands it (its CA, its password).
+    credentials = Credentials(password, secured.https, ca=secured.ca.pem)
+    assert drain_node(CHARM_USER, credentials=credentials) == "Trino refused to drain (HTTP 500)"
+    with pytest.raises(trino.exceptions.DatabaseError, match="Access Denied"):
+        secured.query(CHARM_USER, password)
+    assert secured.query("alice", USERS["alice"]) == [[25]], "the node still serves"
+
+
+def test_new_user_logs_in_without_restart(secured: Secured, juju: Juju):
+    pid = trino_pid(secured.pod)
+    assert secured.statement(secured.https, auth=("bob", "b0b-pa55")).status_code == 401
+    juju.set_secret(secured.users_secret, {"users": users_yaml({**USERS, "bob": "b0b-pa55"})})
+    juju.settle()
+
+    def bob_in():
+        try:
+            return secured.query("bob", "b0b-pa55")
+        except trino.exceptions.HttpError:
+            return None
+
+    assert wait_for("bob logs in", bob_in, timeout=60, poll=1) == [[25]]
+    assert trino_pid(secured.pod) == pid, "Trino was restarted"
+    assert trino_service_active(secured.pod)
+
+
+def test_rules_change_applies_without_restart(secured: Secured, juju: Juju):
+    pid = trino_pid(secured.pod)
+    juju.config(APP, **{"access-control-rules": json.dumps(DENIED_TPCH)})
+
+    def alice_denied():
+        try:
+            secured.query("alice", USERS["alice"])
+        except trino.exceptions.DatabaseError as error:
+            return "Access Denied" in str(error)
+        return False
+
+    wait_for("the rule denying alice tpch", alice_denied, timeout=60, poll=1)
+    assert secured.query("bob", "b0b-pa55") == [[25]], "other users keep their access"
+    assert trino_pid(secured.pod) == pid, "Trino was restarted"
+    assert trino_service_active(secured.pod)
+    state = become_active(juju, secured.unit)
+    assert state.unit_status == testing.ActiveStatus()
