@@ -240,6 +240,7 @@ def build_runtime_venv(project: pathlib.Path, venv: pathlib.Path, python: str) -
         "--quiet",
         "--python",
         str(python_path),
+        "--no-build",  # a missing wheel is the wheel checks' finding, not a 10-minute build
         "--no-deps",
         "--require-hashes",
         "--requirement",
