@@ -58,7 +58,8 @@ class Snapshot:
         text = str(self._charm.config.get("catalog-config", ""))
         try:
             document = yaml.safe_load(text) if text.strip() else None
-            from_config, problems = catalogs.from_document(document, "config"), []
+            from_config = catalogs.from_document(document, catalogs.CONFIG_SOURCE)
+            problems = []
         except (yaml.YAMLError, catalogs.CatalogDocumentError) as error:
             from_config, problems = [], [f"catalog-config: {str(error).splitlines()[0]}"]
         charm = self._charm
@@ -72,8 +73,8 @@ class Snapshot:
         """An `all` or `coordinator` unit: its own catalogs; the leader holds the cluster."""
         charm = self._charm
         sources, problems = self.catalog_sources()
-        secret_ids = {catalog.secret for source in sources for catalog in source if catalog.secret}
-        catalog_set = catalogs.catalog_set(sources, juju_secrets.fetch(charm.model, secret_ids))
+        secrets, refused = juju_secrets.for_catalogs(charm.model, [c for s in sources for c in s])
+        catalog_set = catalogs.catalog_set(sources, secrets, refused)
         if problems:
             catalog_set = catalogs.CatalogSet({}, problems + catalog_set.problems)
         leader = charm.unit.is_leader()

@@ -24,8 +24,10 @@ RESERVED_NAMES = frozenset({"system"})
 # Trino (airlift's secrets resolver) replaces `${provider:key}` in every value it reads, with
 # no escape for a literal one: such a value would never reach the connector as written.
 SECRET_REFERENCE = re.compile(r"\$\{[a-zA-Z][a-zA-Z0-9_-]*:[^}]+}")
+CONFIG_SOURCE = "config"  # catalog-config
+ACTION_SOURCE = "action"  # add-catalog
 # Sources an operator writes; their secrets must be ones made for catalogs (see `resolve`).
-OPERATOR_SOURCES = frozenset({"config", "action"})
+OPERATOR_SOURCES = frozenset({CONFIG_SOURCE, ACTION_SOURCE})
 
 # Connector plugins shipped in trinodb/trino:483 (its /usr/lib/trino/plugin).
 CONNECTORS = frozenset(
