@@ -8,7 +8,6 @@ This gathers what Juju knows about access (config, secrets, three relations) int
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
 import ops
 
@@ -229,12 +228,7 @@ class Access:
         Not the application service: it would also send clients to standby units,
         which run no Trino. Only the leader publishes, and the leader is the coordinator.
         """
-        url = self.ingress.url()
-        if url:
-            parts = urlsplit(url)
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            return f"{parts.hostname}:{port}"
-        return f"{self._pod_host()}:{HTTPS_PORT if https else HTTP_PORT}"
+        return self.ingress.address() or f"{self._pod_host()}:{HTTPS_PORT if https else HTTP_PORT}"
 
     def _pod_host(self) -> str:
         """This unit's stable pod name, which its certificate covers."""
