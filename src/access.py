@@ -111,11 +111,22 @@ class Access:
             ingress_tls=self.ingress.url().startswith("https://"),
         )
 
+    def tls_problem(self) -> str:
+        """The TLS provider sent a certificate that does not parse: say so, never fall back."""
+        provider = self.tls_material is None and self.tls.unreadable_from
+        if not provider:
+            return ""
+        return (
+            f"certificates: {provider} sent a certificate that does not parse; HTTPS keeps "
+            f"the current one. Have it issue a new one or `juju remove-relation "
+            f"{self._model.app.name}:certificates {provider}`"
+        )
+
     # The snapshot.
 
     def coordinator_security(self) -> Security | list[str]:
         """The coordinator's security, or what the operator must fix first."""
-        problems = []
+        problems = [problem] if (problem := self.tls_problem()) else []
         try:
             rules = self._operator_rules()
         except security.AccessInputError as error:
