@@ -165,18 +165,35 @@ class Access:
             operator_rules=rules,
         )
 
-    def worker_security(self, offer: ClusterOffer) -> Security | list[str]:
-        """A worker runs its coordinator's authentication and rules.
+    def worker_security(self, offer: ClusterOffer, coordinator: str) -> Security | list[str]:
+        """A worker runs its coordinator's authentication and rules, once it checked them.
 
         Its own HTTPS comes from its own certificates relation; without one, only a
         TLS-terminating proxy may send a password (so the charm's drain on localhost
-        can authenticate), never a bare header.
+        can authenticate), never a bare header. Authentication the coordinator turns on
+        without the users to check is refused: the worker would run with none.
         """
+        problems = [problem] if (problem := self.tls_problem()) else []
+        fix = "run the same charm revision on both applications"
+        authentication = offer.settings.get("authentication", "")
+        password = authentication == PASSWORD_SETTING
+        if authentication and not password:
+            problems.append(
+                f"{coordinator} asks for authentication {authentication!r}, which this charm "
+                f"does not know: {fix}"
+            )
+        if password and not (offer.password_db and offer.charm_password):
+            problems.append(
+                f"{coordinator} turns password authentication on but shares no password "
+                f"database: {fix}"
+            )
         try:
             rules = security.operator_rules(offer.settings.get(security.RULES_OPTION, ""))
-        except security.AccessInputError as error:  # pragma: no cover (the coordinator checked)
-            return [str(error)]
-        password = offer.settings.get("authentication") == PASSWORD_SETTING
+        except security.AccessInputError as error:
+            problems.append(f"{coordinator} shares rules this charm refuses ({error})")
+            rules = {}
+        if problems:
+            return problems
         material = self.tls_material
         return Security(
             password_db=offer.password_db if password else "",

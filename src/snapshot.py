@@ -106,18 +106,14 @@ class Snapshot:
             return NodeInputs(config, charm.model.name, charm.unit.name, cluster_problem=str(why))
         relation = charm.cluster.relation
         coordinator = relation.app.name if relation and relation.app else "coordinator"
-        catalog_set = catalogs.CatalogSet(
-            {
-                name: catalogs.Resolved(
-                    f"from {coordinator}",
-                    catalogs.ordered(dict(catalog.properties)),
-                    catalog.credentials,
-                    dict(catalog.files),
-                )
-                for name, catalog in sorted(offer.catalogs.items())
-            },
-            [],
-        )
+        # Checked again with the coordinator's rules: a worker writes only what they allow.
+        shared = [
+            catalogs.from_cluster(
+                name, f"from {coordinator}", catalog.properties, catalog.credentials, catalog.files
+            )
+            for name, catalog in offer.catalogs.items()
+        ]
+        catalog_set = catalogs.catalog_set([shared], {})
         cluster = Cluster(offer.environment, offer.discovery_uri, offer.shared_secret)
         return NodeInputs(
             config,
@@ -125,7 +121,7 @@ class Snapshot:
             charm.unit.name,
             catalog_set,
             cluster=cluster,
-            **_access(charm.access.worker_security(offer)),
+            **_access(charm.access.worker_security(offer, coordinator)),
         )
 
     def _own_address(self) -> str:

@@ -133,6 +133,29 @@ class Catalog:
         return data
 
 
+def from_cluster(
+    name: str,
+    source: str,
+    properties: Mapping[str, str],
+    credentials: Iterable[str] = (),
+    files: Mapping[str, str] | None = None,
+) -> Catalog:
+    """A catalog as a coordinator shares it, so that a worker checks it with the same rules."""
+    secret = frozenset(credentials)
+    return Catalog(
+        name=name,
+        connector=properties.get("connector.name", ""),
+        source=source,
+        properties={
+            key: value
+            for key, value in properties.items()
+            if key != "connector.name" and key not in secret
+        },
+        files=dict(files or {}),
+        credentials={key: properties[key] for key in secret if key in properties},
+    )
+
+
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Join nested keys with dots: `juju run` turns ``a.b.c=1`` into ``{a: {b: {c: 1}}}``."""
     flat: dict[str, Any] = {}
