@@ -20,8 +20,6 @@ USERS_KEY = "users"
 BCRYPT_COST = 10
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (bcrypt 5 refuses) longer passwords
 _USER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
-# Sections of Trino's file access control where no section means "allow all".
-_ALLOW_ALL_WHEN_ABSENT = ("catalogs",)
 
 
 class AccessInputError(ValueError):
@@ -164,15 +162,23 @@ def operator_rules(text: str) -> dict[str, Any]:
 def merge_rules(charm_rules: Mapping[str, list[Any]], operator: Mapping[str, Any]) -> dict:
     """The charm's rules first in each section (rules are first-match), then the operator's.
 
-    Where the charm adds a section the operator left out and Trino treats a missing
-    section as "allow all", an explicit allow-all rule keeps that meaning for everyone
-    but the charm's users.
+    Where the charm adds a section the operator left out and Trino would allow all without
+    it, an explicit allow-all rule keeps that meaning for everyone but the charm's users.
     """
     merged: dict[str, list[Any]] = {}
     for section in sorted({*charm_rules, *operator}):
         rules = [*charm_rules.get(section, []), *operator.get(section, [])]
         if section in charm_rules and section not in operator:
-            if section in _ALLOW_ALL_WHEN_ABSENT:
-                rules.append({"allow": "all"})
+            rules += _allow_all_when_absent(section, operator)
         merged[section] = rules
     return merged
+
+
+def _allow_all_when_absent(section: str, operator: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What Trino allows when ``section`` is missing, as rules (none: it denies)."""
+    if section == "catalogs":
+        return [{"allow": "all"}]
+    if section == "impersonation" and "principals" in operator:
+        # Legacy principal rules without impersonation rules: Trino allows impersonation.
+        return [{"original_user": ".*", "new_user": ".*", "allow": True}]
+    return []
