@@ -19,7 +19,7 @@ USERS_KEY = "users"
 # Trino accepts bcrypt hashes with a cost of at least 8.
 BCRYPT_COST = 10
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (bcrypt 5 refuses) longer passwords
-_USER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
+_USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*")  # fullmatch: `$` lets a "\n" through
 
 
 class AccessInputError(ValueError):
@@ -66,7 +66,7 @@ def parse_users(content: Mapping[str, str] | str, secret_id: str) -> dict[str, s
             "to its password, e.g. `alice: s3cret`"
         )
     for user, password in users.items():
-        if not isinstance(user, str) or not _USER_NAME.match(user):
+        if not isinstance(user, str) or not _USER_NAME.fullmatch(user):
             raise AccessInputError(
                 f"{USER_SECRET_OPTION}: user {user!r} in secret {secret_id} is not a valid "
                 "name (letters, digits, _ . @ -)"

@@ -804,3 +804,11 @@ class TestSecretsSyntax:
             "catalog 'db' (postgresql:db): the value of connection-password has ${provider:key}"
         )
         assert catalog_files(etc) == {}
+
+
+def test_a_user_name_with_a_line_break_is_refused():
+    """password.db is one `user:hash` line per user: a line break would split it."""
+    from core import security  # noqa: PLC0415
+
+    with pytest.raises(security.AccessInputError, match="is not a valid name"):
+        security.parse_users({"users": yaml.safe_dump({"alice\n": "s3cret"})}, "secret:x")
