@@ -76,13 +76,17 @@ def _not_for_catalogs(model: ops.Model, ids: Iterable[str]) -> dict[str, str]:
     for secret_id in ids:
         key = unique_id(secret_id)
         if key in shared:
-            refused[secret_id] = f"secret {secret_id} was shared by {shared[key]}, not for catalogs; {use}"
+            refused[secret_id] = (
+                f"secret {secret_id} was shared by {shared[key]}, not for catalogs; {use}"
+            )
         elif users and key == unique_id(users):
             refused[secret_id] = (
                 f"secret {secret_id} is the {USER_SECRET_OPTION} secret, not for catalogs; {use}"
             )
         elif _owned(model, secret_id):
-            refused[secret_id] = f"secret {secret_id} belongs to this charm, not to catalogs; {use}"
+            refused[secret_id] = (
+                f"secret {secret_id} belongs to this charm, not to catalogs; {use}"
+            )
     return refused
 
 

@@ -44,7 +44,9 @@ CONNECTORS = frozenset(
 def name_problem(name: str) -> str | None:
     """Why Trino (or the file system) would refuse a catalog name; None if it is fine."""
     if len(name) > MAX_NAME_LENGTH:
-        return f"name is {len(name)} characters long; names are at most {MAX_NAME_LENGTH} characters"
+        return (
+            f"name is {len(name)} characters long; names are at most {MAX_NAME_LENGTH} characters"
+        )
     if not NAME.fullmatch(name) or name in RESERVED_NAMES:
         return (
             f"name {name!r} is not allowed: use lower case letters, digits and "
@@ -103,7 +105,9 @@ class Catalog:
                 "use one of its plugins such as postgresql, iceberg or tpch"
             )
         names = [*self.properties, *self.secret_properties, *self.credentials]
-        bad = [name for name in names if not PROPERTY.fullmatch(str(name)) or name == "connector.name"]
+        bad = [
+            name for name in names if not PROPERTY.fullmatch(str(name)) or name == "connector.name"
+        ]
         if bad:
             found.append(f"property names {sorted(bad)} are not valid Trino property names")
         bad_files = sorted(path for path in self.files if not CERT_FILE.fullmatch(path))

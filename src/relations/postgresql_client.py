@@ -20,6 +20,7 @@ from core.databases import Database, split_endpoint
 logger = logging.getLogger(__name__)
 
 REQUESTED_SECRETS = ("username", "password", "tls", "tls-ca", "uris", "read-only-uris")
+SHOWN = 80  # characters of a provider's value quoted in a status message, at most
 
 
 def key(name: str) -> Any:
@@ -126,7 +127,7 @@ class DatabaseRequirer:
             )
         if not all(split_endpoint(host) for host in hosts):
             # Anything but host:port would end up in a JDBC URL (`?sslmode=disable`...).
-            shown = offer.endpoints if len(offer.endpoints) <= 80 else f"{offer.endpoints[:77]}..."  # noqa: PLR2004
+            shown = offer.endpoints[:SHOWN] + ("..." if len(offer.endpoints) > SHOWN else "")
             return NotReady(
                 f"{self.endpoint} relation with {app}: its endpoints {shown!r} are not "
                 f"host:port; fix the provider or `juju remove-relation {self._model.app.name} "

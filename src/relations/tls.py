@@ -60,7 +60,7 @@ def _guarded_requirer() -> type[TLSCertificatesRequiresV4]:
     class GuardedRequirer(TLSCertificatesRequiresV4):
         unreadable = False
 
-        def get_provider_certificates(self):  # noqa: ANN202  (the library's signature)
+        def get_provider_certificates(self):
             try:
                 certificates = super().get_provider_certificates()
                 for provided in certificates:  # extensions parse lazily: parse them now

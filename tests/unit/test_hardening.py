@@ -156,9 +156,7 @@ class TestIngressUrls:
             ),
         )
 
-        assert state.unit_status.message.startswith(
-            "user-secret-id: passwords need a secure path"
-        )
+        assert state.unit_status.message.startswith("user-secret-id: passwords need a secure path")
         assert read_files(etc) == {}
 
     def test_an_ipv6_ingress_host_keeps_its_brackets(self, ctx, container, trino):
@@ -690,9 +688,10 @@ class TestWorkerTrustsNothing:
         assert read_files(etc) == {}
 
 
-class TestImpersonation:
-    BI_TOOLS = {"impersonation": [{"original_user": ".*", "new_user": ".*", "allow": True}]}
+BI_TOOLS = {"impersonation": [{"original_user": ".*", "new_user": ".*", "allow": True}]}
 
+
+class TestImpersonation:
     @staticmethod
     def may_impersonate(rules: dict, original: str, new: str) -> bool:
         """Trino's file access control: first matching impersonation rule, else denied.
@@ -753,7 +752,10 @@ class TestSecretsSyntax:
             "connector": "postgresql",
             "properties": {"connection-url": "jdbc:postgresql://db:5432/sales"},
             "secret": creds.id,
-            "secret-properties": {"connection-user": "username", "connection-password": "password"},
+            "secret-properties": {
+                "connection-user": "username",
+                "connection-password": "password",
+            },
         }
 
         state = ctx.run(

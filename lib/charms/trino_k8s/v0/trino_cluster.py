@@ -245,7 +245,9 @@ def _offer(data: _Databag, content: dict[str, str]) -> ClusterOffer:
     credentials = json.loads(content.get("catalog-credentials", "{}"))
     if not isinstance(credentials, dict):
         raise ValueError("catalog-credentials is not an object")
-    credentials = {name: _texts(value, f"credentials of {name}") for name, value in credentials.items()}
+    credentials = {
+        name: _texts(value, f"credentials of {name}") for name, value in credentials.items()
+    }
     if not isinstance(data.catalogs, dict):
         raise ValueError("catalogs is not an object")
     catalogs = {}
