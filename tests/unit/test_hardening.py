@@ -342,6 +342,17 @@ class TestMalformedCoordinatorData:
         assert state.unit_status.message.startswith(self.UNREADABLE)
         assert read_files(etc) == {}
 
+    @pytest.mark.parametrize("secret_id", [5, ["secret:x"], {"id": "x"}])
+    def test_a_secret_id_that_is_not_text_waits(
+        self, worker_ctx, container, etc, trino, secret_id
+    ):
+        relation, secret = coordinator(**{"secret-id": json.dumps(secret_id)})
+
+        state = worker_ctx.run(worker_ctx.on.config_changed(), worker(relation, secret, container))
+
+        assert state.unit_status.message.startswith(self.UNREADABLE)
+        assert read_files(etc) == {}
+
     def test_a_catalog_without_connector_name_is_refused(self, worker_ctx, container, etc, trino):
         relation, secret = coordinator({"x": {"properties": {}, "files": {}}})
 

@@ -219,6 +219,12 @@ class TrinoClusterRequirer:
         data = _load(relation, relation.app)
         if data is None or not (data.discovery_uri and data.secret_id):
             raise ClusterNotReadyError(f"waiting for {relation.app.name} to share its address")
+        unreadable = ClusterNotReadyError(
+            f"{relation.app.name} shares data this charm cannot read: "
+            "run the same charm revision on both applications"
+        )
+        if not isinstance(data.secret_id, str):
+            raise unreadable
         try:
             content = self._model.get_secret(id=data.secret_id).get_content(refresh=True)
         except (ops.SecretNotFoundError, ops.ModelError) as error:
@@ -230,10 +236,7 @@ class TrinoClusterRequirer:
             return _offer(data, content)
         except (ValueError, KeyError) as error:
             logger.error("unreadable data from %s: %r", relation.app.name, error)
-            raise ClusterNotReadyError(
-                f"{relation.app.name} shares data this charm cannot read: "
-                "run the same charm revision on both applications"
-            ) from error
+            raise unreadable from error
 
 
 def _offer(data: _Databag, content: dict[str, str]) -> ClusterOffer:
