@@ -34,7 +34,8 @@ OWNED_PROPERTIES = (
     "query.max-total-memory", "memory.heap-headroom-per-node", "tracing", "otel",
     "metrics", "openmetrics", "log",
 )  # fmt: skip
-# Options that load code or run commands: whatever they name would run as Trino.
+# Options that load code or run commands: whatever they name would run as Trino
+# (and -Xrun<library>, the old spelling of -agentlib).
 CODE_OPTIONS = frozenset(
     {
         "-javaagent", "-agentpath", "-agentlib", "-Xbootclasspath", "-cp", "-classpath",
@@ -86,7 +87,8 @@ def flag_problem(flag: str) -> str | None:
     if not flag.startswith("-"):
         return f"{flag!r} is not a JVM flag (flags start with '-')"
     name = flag_name(flag)
-    if name in CODE_OPTIONS or re.split(r"[:=/]", flag, maxsplit=1)[0] in CODE_OPTIONS:
+    option = re.split(r"[:=/]", flag, maxsplit=1)[0]
+    if name in CODE_OPTIONS or option in CODE_OPTIONS or flag.startswith("-Xrun"):
         return f"{flag!r} runs code or commands the charm does not control; remove it"
     owned = name.removeprefix("-D") if name.startswith("-D") else ""
     if any(owned == prefix or owned.startswith(f"{prefix}.") for prefix in OWNED_PROPERTIES):

@@ -407,6 +407,7 @@ class TestJvmOptions:
             "-agentlib:jdwp=transport=dt_socket,server=y,address=*:5005",
             "-XX:OnOutOfMemoryError=/tmp/x.sh",
             "-XX:OnError=/tmp/x.sh",
+            "-Xrunjdwp:transport=dt_socket,server=y,address=5005",
             "-XX:VMOptionsFile=/tmp/more-flags",
             "-XX:Flags=/tmp/.hotspotrc",
             "-Xbootclasspath/a:/tmp/x.jar",
