@@ -674,6 +674,16 @@ class TestWorkerTrustsNothing:
         )
         assert read_files(etc) == {}
 
+    def test_rules_that_do_not_parse_are_refused(self, worker_ctx, container, etc, trino):
+        relation, secret = coordinator(settings={"access-control-rules": "{not json"})
+
+        state = worker_ctx.run(worker_ctx.on.config_changed(), worker(relation, secret, container))
+
+        assert state.unit_status.message.startswith(
+            "trino shares rules this charm refuses (access-control-rules: not valid JSON"
+        )
+        assert read_files(etc) == {}
+
     def test_an_unknown_authentication_is_refused(self, worker_ctx, container, etc, trino):
         relation, secret = coordinator(settings={"authentication": "none-at-all"})
 
