@@ -113,8 +113,7 @@ class Access:
 
     def tls_problem(self) -> str:
         """The TLS provider sent a certificate that does not parse: say so, never fall back."""
-        provider = self.tls_material is None and self.tls.unreadable_from
-        if not provider:
+        if self.tls_material is not None or not (provider := self.tls.unreadable_from):
             return ""
         return (
             f"certificates: {provider} sent a certificate that does not parse; HTTPS keeps "
