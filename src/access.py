@@ -8,7 +8,6 @@ This gathers what Juju knows about access (config, secrets, three relations) int
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
 import ops
 
@@ -112,11 +111,21 @@ class Access:
             ingress_tls=self.ingress.url().startswith("https://"),
         )
 
+    def tls_problem(self) -> str:
+        """The TLS provider sent a certificate that does not parse: say so, never fall back."""
+        if self.tls_material is not None or not (provider := self.tls.unreadable_from):
+            return ""
+        return (
+            f"certificates: {provider} sent a certificate that does not parse; HTTPS keeps "
+            f"the current one. Have it issue a new one or `juju remove-relation "
+            f"{self._model.app.name}:certificates {provider}`"
+        )
+
     # The snapshot.
 
     def coordinator_security(self) -> Security | list[str]:
         """The coordinator's security, or what the operator must fix first."""
-        problems = []
+        problems = [problem] if (problem := self.tls_problem()) else []
         try:
             rules = self._operator_rules()
         except security.AccessInputError as error:
@@ -155,18 +164,35 @@ class Access:
             operator_rules=rules,
         )
 
-    def worker_security(self, offer: ClusterOffer) -> Security | list[str]:
-        """A worker runs its coordinator's authentication and rules.
+    def worker_security(self, offer: ClusterOffer, coordinator: str) -> Security | list[str]:
+        """A worker runs its coordinator's authentication and rules, once it checked them.
 
         Its own HTTPS comes from its own certificates relation; without one, only a
         TLS-terminating proxy may send a password (so the charm's drain on localhost
-        can authenticate), never a bare header.
+        can authenticate), never a bare header. Authentication the coordinator turns on
+        without the users to check is refused: the worker would run with none.
         """
+        problems = [problem] if (problem := self.tls_problem()) else []
+        fix = "run the same charm revision on both applications"
+        authentication = offer.settings.get("authentication", "")
+        password = authentication == PASSWORD_SETTING
+        if authentication and not password:
+            problems.append(
+                f"{coordinator} asks for authentication {authentication!r}, which this charm "
+                f"does not know: {fix}"
+            )
+        if password and not (offer.password_db and offer.charm_password):
+            problems.append(
+                f"{coordinator} turns password authentication on but shares no password "
+                f"database: {fix}"
+            )
         try:
             rules = security.operator_rules(offer.settings.get(security.RULES_OPTION, ""))
-        except security.AccessInputError as error:  # pragma: no cover (the coordinator checked)
-            return [str(error)]
-        password = offer.settings.get("authentication") == PASSWORD_SETTING
+        except security.AccessInputError as error:
+            problems.append(f"{coordinator} shares rules this charm refuses ({error})")
+            rules = {}
+        if problems:
+            return problems
         material = self.tls_material
         return Security(
             password_db=offer.password_db if password else "",
@@ -229,12 +255,7 @@ class Access:
         Not the application service: it would also send clients to standby units,
         which run no Trino. Only the leader publishes, and the leader is the coordinator.
         """
-        url = self.ingress.url()
-        if url:
-            parts = urlsplit(url)
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            return f"{parts.hostname}:{port}"
-        return f"{self._pod_host()}:{HTTPS_PORT if https else HTTP_PORT}"
+        return self.ingress.address() or f"{self._pod_host()}:{HTTPS_PORT if https else HTTP_PORT}"
 
     def _pod_host(self) -> str:
         """This unit's stable pod name, which its certificate covers."""

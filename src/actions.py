@@ -15,7 +15,6 @@ import ops
 import juju_secrets
 from core import catalogs
 from core.config import Role
-from relations.peers import ACTION_SOURCE
 
 if TYPE_CHECKING:
     from charm import TrinoK8sCharm
@@ -39,7 +38,7 @@ class AddCatalogParams:
             "secret": self.secret,
             "secret-properties": catalogs.flatten(self.secret_properties),
         }
-        return catalogs.from_document({self.name: entry}, ACTION_SOURCE)[0]
+        return catalogs.from_document({self.name: entry}, catalogs.ACTION_SOURCE)[0]
 
 
 class Actions(ops.Object):
@@ -81,9 +80,9 @@ class Actions(ops.Object):
             event.fail(str(error))
             return
         sources, _ = self._charm.snapshot.catalog_sources()
-        secrets = juju_secrets.fetch(self.model, [catalog.secret] if catalog.secret else [])
+        secrets, refused = juju_secrets.for_catalogs(self.model, [catalog])
         problems = catalogs.admission_problems(
-            catalog, [c for source in sources for c in source], secrets
+            catalog, [c for source in sources for c in source], secrets, refused
         )
         if problems:
             event.fail("; ".join(problems))

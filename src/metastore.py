@@ -44,14 +44,20 @@ def create_schema(
     where = f"database {database.name!r} on {database.host}:{database.port}"
     ssl_context = None
     if database.tls:
-        ssl_context = ssl.create_default_context(cadata=database.tls_ca or None)
+        try:
+            ssl_context = ssl.create_default_context(cadata=database.tls_ca or None)
+        except (ssl.SSLError, ValueError):
+            raise MetastoreError(
+                f"the TLS CA that {database.app} sent for database {database.name!r} is not "
+                "a PEM certificate"
+            ) from None
         if not database.tls_ca:  # TLS without a CA to check against: encrypted, unverified
             ssl_context.check_hostname = False
             ssl_context.verify_mode = ssl.CERT_NONE
     try:
         connection = pg8000.native.Connection(
             username,
-            host=database.host,
+            host=database.host.strip("[]"),  # an IPv6 address goes without its brackets
             port=database.port,
             database=database.name,
             password=password,

@@ -88,11 +88,13 @@ class RelationCatalogs:
         blocked = [p for p in (self._names_problem, self._name_problem) if p]
         waiting: list[str] = []
         for requirer in self._databases:
-            ready, pending = requirer.databases()
+            ready, pending, refused = requirer.databases()
             catalogs += [database_catalog(database) for database in ready]
             waiting += pending
-        metastore, pending = self._metastore_database
+            blocked += refused
+        metastore, pending, refused = self._metastore_database
         waiting += pending
+        blocked += refused
         storage = self._s3.storage()
         if isinstance(storage, str):
             waiting.append(storage)
@@ -119,9 +121,9 @@ class RelationCatalogs:
         return catalogs, blocked, waiting
 
     @functools.cached_property
-    def _metastore_database(self) -> tuple[Database | None, list[str]]:
-        ready, pending = self._metastore.databases()
-        return (ready[0] if ready else None), pending
+    def _metastore_database(self) -> tuple[Database | None, list[str], list[str]]:
+        ready, pending, refused = self._metastore.databases()
+        return (ready[0] if ready else None), pending, refused
 
     def catalogs(self) -> list[Catalog]:
         """Catalogs every ready relation makes."""

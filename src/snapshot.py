@@ -58,7 +58,8 @@ class Snapshot:
         text = str(self._charm.config.get("catalog-config", ""))
         try:
             document = yaml.safe_load(text) if text.strip() else None
-            from_config, problems = catalogs.from_document(document, "config"), []
+            from_config = catalogs.from_document(document, catalogs.CONFIG_SOURCE)
+            problems = []
         except (yaml.YAMLError, catalogs.CatalogDocumentError) as error:
             from_config, problems = [], [f"catalog-config: {str(error).splitlines()[0]}"]
         charm = self._charm
@@ -72,8 +73,8 @@ class Snapshot:
         """An `all` or `coordinator` unit: its own catalogs; the leader holds the cluster."""
         charm = self._charm
         sources, problems = self.catalog_sources()
-        secret_ids = {catalog.secret for source in sources for catalog in source if catalog.secret}
-        catalog_set = catalogs.catalog_set(sources, juju_secrets.fetch(charm.model, secret_ids))
+        secrets, refused = juju_secrets.for_catalogs(charm.model, [c for s in sources for c in s])
+        catalog_set = catalogs.catalog_set(sources, secrets, refused)
         if problems:
             catalog_set = catalogs.CatalogSet({}, problems + catalog_set.problems)
         leader = charm.unit.is_leader()
@@ -105,18 +106,14 @@ class Snapshot:
             return NodeInputs(config, charm.model.name, charm.unit.name, cluster_problem=str(why))
         relation = charm.cluster.relation
         coordinator = relation.app.name if relation and relation.app else "coordinator"
-        catalog_set = catalogs.CatalogSet(
-            {
-                name: catalogs.Resolved(
-                    f"from {coordinator}",
-                    catalogs.ordered(dict(catalog.properties)),
-                    catalog.credentials,
-                    dict(catalog.files),
-                )
-                for name, catalog in sorted(offer.catalogs.items())
-            },
-            [],
-        )
+        # Checked again with the coordinator's rules: a worker writes only what they allow.
+        shared = [
+            catalogs.from_cluster(
+                name, f"from {coordinator}", catalog.properties, catalog.credentials, catalog.files
+            )
+            for name, catalog in offer.catalogs.items()
+        ]
+        catalog_set = catalogs.catalog_set([shared], {})
         cluster = Cluster(offer.environment, offer.discovery_uri, offer.shared_secret)
         return NodeInputs(
             config,
@@ -124,7 +121,7 @@ class Snapshot:
             charm.unit.name,
             catalog_set,
             cluster=cluster,
-            **_access(charm.access.worker_security(offer)),
+            **_access(charm.access.worker_security(offer, coordinator)),
         )
 
     def _own_address(self) -> str:

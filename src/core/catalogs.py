@@ -12,12 +12,22 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# Patterns are used with fullmatch: `$` would also accept a trailing line break.
+NAME = re.compile(r"[a-z][a-z0-9_]*")
+# <name>.properties and <name>-ca.pem must fit the 255 bytes a file name may have.
+MAX_NAME_LENGTH = 128
 # Files a catalog needs besides its .properties (CA certificates): never in the catalog folder.
 CERTS_DIR = "/etc/trino/certs"
-CERT_FILE = re.compile(r"^/etc/trino/certs/[a-z][a-z0-9_.-]*$")
-PROPERTY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+CERT_FILE = re.compile(r"/etc/trino/certs/[a-z][a-z0-9_.-]*")
+PROPERTY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 RESERVED_NAMES = frozenset({"system"})
+# Trino (airlift's secrets resolver) replaces `${provider:key}` in every value it reads, with
+# no escape for a literal one: such a value would never reach the connector as written.
+SECRET_REFERENCE = re.compile(r"\$\{[a-zA-Z][a-zA-Z0-9_-]*:[^}]+}")
+CONFIG_SOURCE = "config"  # catalog-config
+ACTION_SOURCE = "action"  # add-catalog
+# Sources an operator writes; their secrets must be ones made for catalogs (see `resolve`).
+OPERATOR_SOURCES = frozenset({CONFIG_SOURCE, ACTION_SOURCE})
 
 # Connector plugins shipped in trinodb/trino:483 (its /usr/lib/trino/plugin).
 CONNECTORS = frozenset(
@@ -29,6 +39,20 @@ CONNECTORS = frozenset(
         "redshift", "singlestore", "snowflake", "sqlserver", "tpcds", "tpch",
     }
 )  # fmt: skip
+
+
+def name_problem(name: str) -> str | None:
+    """Why Trino (or the file system) would refuse a catalog name; None if it is fine."""
+    if len(name) > MAX_NAME_LENGTH:
+        return (
+            f"name is {len(name)} characters long; names are at most {MAX_NAME_LENGTH} characters"
+        )
+    if not NAME.fullmatch(name) or name in RESERVED_NAMES:
+        return (
+            f"name {name!r} is not allowed: use lower case letters, digits and "
+            "underscores, starting with a letter, and not 'system'"
+        )
+    return None
 
 
 def _iceberg_needs(properties: Mapping[str, str]) -> list[str]:
@@ -74,22 +98,19 @@ class Catalog:
 
     def problems(self) -> list[str]:
         """Why Trino would refuse this catalog, each with the fix; empty if fine."""
-        found = []
-        if not NAME.match(self.name) or self.name in RESERVED_NAMES:
-            found.append(
-                f"name {self.name!r} is not allowed: use lower case letters, digits and "
-                "underscores, starting with a letter, and not 'system'"
-            )
+        found = [problem] if (problem := name_problem(self.name)) else []
         if self.connector not in CONNECTORS:
             found.append(
                 f"connector {self.connector!r} is not in the Trino image; "
                 "use one of its plugins such as postgresql, iceberg or tpch"
             )
         names = [*self.properties, *self.secret_properties, *self.credentials]
-        bad = [name for name in names if not PROPERTY.match(str(name)) or name == "connector.name"]
+        bad = [
+            name for name in names if not PROPERTY.fullmatch(str(name)) or name == "connector.name"
+        ]
         if bad:
             found.append(f"property names {sorted(bad)} are not valid Trino property names")
-        bad_files = sorted(path for path in self.files if not CERT_FILE.match(path))
+        bad_files = sorted(path for path in self.files if not CERT_FILE.fullmatch(path))
         if bad_files:
             found.append(f"files {bad_files} are not in {CERTS_DIR}")
         both = sorted(set(self.properties) & set(self.secret_properties))
@@ -114,6 +135,29 @@ class Catalog:
             data["secret"] = self.secret
             data["secret-properties"] = dict(self.secret_properties)
         return data
+
+
+def from_cluster(
+    name: str,
+    source: str,
+    properties: Mapping[str, str],
+    credentials: Iterable[str] = (),
+    files: Mapping[str, str] | None = None,
+) -> Catalog:
+    """A catalog as a coordinator shares it, so that a worker checks it with the same rules."""
+    secret = frozenset(credentials)
+    return Catalog(
+        name=name,
+        connector=properties.get("connector.name", ""),
+        source=source,
+        properties={
+            key: value
+            for key, value in properties.items()
+            if key != "connector.name" and key not in secret
+        },
+        files=dict(files or {}),
+        credentials={key: properties[key] for key in secret if key in properties},
+    )
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -215,6 +259,7 @@ def merge(sources: Iterable[Iterable[Catalog]]) -> tuple[dict[str, Catalog], lis
 
 
 Secrets = Mapping[str, "Mapping[str, str] | str"]  # secret id -> content, or why it is unusable
+Refused = Mapping[str, str]  # secret id -> why an operator's catalog may not use it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,22 +280,45 @@ class CatalogSet:
     problems: list[str]
 
 
-def resolve(catalog: Catalog, secrets: Secrets) -> tuple[dict[str, str], list[str]]:
-    """The catalog's full properties with credentials filled in from its secret."""
+def resolve(
+    catalog: Catalog, secrets: Secrets, refused: Refused | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """The catalog's full properties with credentials filled in from its secret.
+
+    ``refused`` holds the secrets an operator's catalog may not use (the charm's own and
+    those a relation shared), with why: a relation's catalog may use its own.
+    """
     properties = {"connector.name": catalog.connector, **catalog.properties, **catalog.credentials}
+    content, problems = _secret_content(catalog, secrets, refused or {})
+    if content is not None:
+        properties.update({prop: content[key] for prop, key in catalog.secret_properties.items()})
+    problems += [
+        f"the value of {name} has ${{provider:key}}, which Trino replaces with a secret and "
+        "cannot read as written: change the value"
+        for name, value in properties.items()
+        if SECRET_REFERENCE.search(value)
+    ]
+    return properties, problems
+
+
+def _secret_content(
+    catalog: Catalog, secrets: Secrets, refused: Refused
+) -> tuple[Mapping[str, str] | None, list[str]]:
+    """The content of the catalog's secret (None without one), or why it cannot be used."""
     if not catalog.secret:
-        return properties, []
+        return None, []
+    if catalog.source in OPERATOR_SOURCES and catalog.secret in refused:
+        return None, [refused[catalog.secret]]
     content = secrets.get(catalog.secret, f"secret {catalog.secret} was not looked up")
     if isinstance(content, str):
-        return properties, [content]
+        return None, [content]
     missing = sorted(key for key in catalog.secret_properties.values() if key not in content)
     if missing:
-        return properties, [
+        return None, [
             f"secret {catalog.secret} has no key {', '.join(missing)}; "
             f"it has {', '.join(sorted(content)) or 'no keys'}"
         ]
-    properties.update({prop: content[key] for prop, key in catalog.secret_properties.items()})
-    return properties, []
+    return content, []
 
 
 def ordered(properties: Mapping[str, str]) -> dict[str, str]:
@@ -258,24 +326,28 @@ def ordered(properties: Mapping[str, str]) -> dict[str, str]:
     return {"connector.name": properties["connector.name"], **dict(sorted(properties.items()))}
 
 
-def admission_problems(catalog: Catalog, others: Iterable[Catalog], secrets: Secrets) -> list[str]:
+def admission_problems(
+    catalog: Catalog, others: Iterable[Catalog], secrets: Secrets, refused: Refused | None = None
+) -> list[str]:
     """Why a catalog may not join the others (from other sources); empty if it may."""
     clashes = [
         str(Clash(catalog.name, (other.source, catalog.source)))
         for other in others
         if other.name == catalog.name and other.source != catalog.source
     ]
-    own = [*catalog.problems(), *resolve(catalog, secrets)[1]]
+    own = [*catalog.problems(), *resolve(catalog, secrets, refused)[1]]
     return clashes + [f"catalog {catalog.name!r}: {problem}" for problem in own]
 
 
-def catalog_set(sources: Iterable[Iterable[Catalog]], secrets: Secrets) -> CatalogSet:
+def catalog_set(
+    sources: Iterable[Iterable[Catalog]], secrets: Secrets, refused: Refused | None = None
+) -> CatalogSet:
     """Merge, check and resolve every catalog; any problem keeps the last good set."""
     merged, clashes = merge(sources)
     problems = [str(clash) for clash in clashes]
     resolved = {}
     for name, catalog in sorted(merged.items()):
-        properties, secret_problems = resolve(catalog, secrets)
+        properties, secret_problems = resolve(catalog, secrets, refused)
         for problem in [*catalog.problems(), *secret_problems]:
             problems.append(f"catalog {name!r} ({catalog.source}): {problem}")
         credentials = frozenset(catalog.secret_properties) | frozenset(catalog.credentials)

@@ -13,7 +13,7 @@ import re
 
 from core import jvm, sizes
 
-_DISCOVERY_URI = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")
+_DISCOVERY_URI = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?")
 HEAP_HEADROOM = 0.3  # Trino's default memory.heap-headroom-per-node: 30% of the heap
 HEAP_PERCENTAGE_RANGE = (50, 90)
 LOG_LEVELS = ("debug", "info", "warn", "error")
@@ -140,7 +140,7 @@ class CharmConfig:
 
     def _resource_problems(self):
         uri = self.discovery_uri.strip()
-        if uri and not _DISCOVERY_URI.match(uri):
+        if uri and not _DISCOVERY_URI.fullmatch(uri):
             yield Problem(
                 "discovery-uri",
                 f"{uri!r} is not an http(s) URL with a host such as "

@@ -15,6 +15,24 @@ from core.catalogs import CERTS_DIR, Catalog
 
 # What a `secret-user` secret holds, by the catalog property it fills.
 LOGIN = {"connection-user": "username", "connection-password": "password"}
+# One of a provider's `endpoints`: a DNS name, an IPv4 or a bracketed IPv6 address, and an
+# optional port; ASCII only, nothing else (no path, no JDBC parameters).
+_ENDPOINT = re.compile(
+    r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?"
+)
+MAX_PORT = 65535
+
+
+def split_endpoint(endpoint: str) -> tuple[str, int | None] | None:
+    """``host:port`` as its host and port (None: no port), or None if it is anything else."""
+    match = _ENDPOINT.fullmatch(endpoint)
+    if match is None:
+        return None
+    port = int(match["port"]) if match["port"] else None
+    if port is not None and not 0 < port <= MAX_PORT:
+        return None
+    return match["host"], port
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,15 +50,14 @@ class Database:
 
     @property
     def host(self) -> str:
-        """Host name of the first endpoint."""
-        return self.hosts[0].rsplit(":", 1)[0]
+        """Host name of the first endpoint (an IPv6 address in brackets)."""
+        return (split_endpoint(self.hosts[0]) or (self.hosts[0], None))[0]
 
     @property
     def port(self) -> int:
         """Port of the first endpoint (the engine's default when none is given)."""
-        _, _, port = self.hosts[0].rpartition(":")
-        default = 3306 if self.endpoint == "mysql" else 5432
-        return int(port) if port.isdigit() else default
+        port = (split_endpoint(self.hosts[0]) or ("", None))[1]
+        return port or (3306 if self.endpoint == "mysql" else 5432)
 
 
 def database_names(document: object) -> tuple[dict[str, str], str | None]:

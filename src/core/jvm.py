@@ -23,6 +23,29 @@ RECOMMENDED_FLAGS = (
     "-Djdk.nio.maxCachedBufferSize=2000000",
 )
 
+# Trino settings the charm writes or relies on, each with everything under it: airlift's
+# config loader lets JVM system properties win over config.properties (and the files the
+# server reads the same way), so `-D` of one would quietly undo what the charm wrote.
+OWNED_PROPERTIES = (
+    "config", "secretsConfig", "coordinator", "node", "node-scheduler", "discovery",
+    "http-server", "internal-communication", "management", "web-ui", "access-control",
+    "security", "password-authenticator", "file.password-file", "file.refresh-period",
+    "catalog", "plugin", "shutdown", "query.max-memory", "query.max-memory-per-node",
+    "query.max-total-memory", "memory.heap-headroom-per-node", "tracing", "otel",
+    "metrics", "openmetrics", "log",
+)  # fmt: skip
+# Options that load code or run commands: whatever they name would run as Trino
+# (and -Xrun<library>, the old spelling of -agentlib).
+CODE_OPTIONS = frozenset(
+    {
+        "-javaagent", "-agentpath", "-agentlib", "-Xbootclasspath", "-cp", "-classpath",
+        "--class-path", "-p", "--module-path", "--upgrade-module-path", "--patch-module",
+        "-XX:OnOutOfMemoryError", "-XX:OnError", "-XX:VMOptionsFile", "-XX:Flags",
+        "-Djava.system.class.loader", "-Djava.security.manager",
+        "-Djava.util.logging.config.class",
+    }
+)  # fmt: skip
+
 _XX = re.compile(r"^-XX:[+-]?([A-Za-z0-9_]+)")
 _SYSTEM_PROPERTY = re.compile(r"^-D([^=]+)")
 _X_SIZE = re.compile(r"^-X(ms|mx|ss|mn)")
@@ -64,6 +87,15 @@ def flag_problem(flag: str) -> str | None:
     if not flag.startswith("-"):
         return f"{flag!r} is not a JVM flag (flags start with '-')"
     name = flag_name(flag)
+    option = re.split(r"[:=/]", flag, maxsplit=1)[0]
+    if name in CODE_OPTIONS or option in CODE_OPTIONS or flag.startswith("-Xrun"):
+        return f"{flag!r} runs code or commands the charm does not control; remove it"
+    owned = name.removeprefix("-D") if name.startswith("-D") else ""
+    if any(owned == prefix or owned.startswith(f"{prefix}.") for prefix in OWNED_PROPERTIES):
+        return (
+            f"{flag!r} would override {owned}, a Trino setting the charm manages "
+            "(JVM system properties win over its files); remove it"
+        )
     if name in ("-XX:MaxRAMPercentage", "-XX:InitialRAMPercentage"):
         value = flag.partition("=")[2]
         if sizes.percentage(value + "%") is None or not 0 < float(value) <= 100:  # noqa: PLR2004

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from core.catalogs import NAME, RESERVED_NAMES, Catalog
+from core.catalogs import MAX_NAME_LENGTH, Catalog, name_problem
 from core.databases import LOGIN, Database, ca_path, postgresql_url
 
 SOURCE = "metastore+s3-credentials"
@@ -61,11 +61,12 @@ class ObjectStorage:
 def catalog_name(option: str) -> tuple[str, str | None]:
     """The `lakehouse-catalog-name` option: the name to use, and why the given one is refused."""
     name = option.strip() or DEFAULT_NAME
-    if NAME.match(name) and name not in RESERVED_NAMES:
+    if name_problem(name) is None:
         return name, None
     return DEFAULT_NAME, (
         f"lakehouse-catalog-name: {name!r} is not a catalog name; use lower case letters, "
-        "digits and underscores, starting with a letter, and not 'system'"
+        f"digits and underscores (at most {MAX_NAME_LENGTH}), starting with a letter, "
+        "and not 'system'"
     )
 
 

@@ -151,7 +151,9 @@ def access_rules() -> dict[str, Any]:
     the charm's user and the metrics user, which may only read it (Prometheus
     scrapes /metrics as that user; see `core.observability` for why it is not
     Trino's `management.user`). Those two users get no data at all; everyone
-    else keeps the data access Trino's default access control grants.
+    else keeps the data access Trino's default access control grants. Nobody
+    may impersonate them, whatever impersonation the operator's rules allow
+    (BI tools usually get "anyone may become anyone").
     """
     internal = f"{CHARM_USER}|{METRICS_USER}"
     return {
@@ -162,6 +164,7 @@ def access_rules() -> dict[str, Any]:
         # Least privilege: the charm's own users never read data (merge_rules adds the
         # allow-all that keeps Trino's default for everyone else).
         "catalogs": [{"user": internal, "allow": "none"}],
+        "impersonation": [{"original_user": ".*", "new_user": internal, "allow": False}],
     }
 
 

@@ -19,9 +19,7 @@ USERS_KEY = "users"
 # Trino accepts bcrypt hashes with a cost of at least 8.
 BCRYPT_COST = 10
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (bcrypt 5 refuses) longer passwords
-_USER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
-# Sections of Trino's file access control where no section means "allow all".
-_ALLOW_ALL_WHEN_ABSENT = ("catalogs",)
+_USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*")  # fullmatch: `$` lets a "\n" through
 
 
 class AccessInputError(ValueError):
@@ -68,7 +66,7 @@ def parse_users(content: Mapping[str, str] | str, secret_id: str) -> dict[str, s
             "to its password, e.g. `alice: s3cret`"
         )
     for user, password in users.items():
-        if not isinstance(user, str) or not _USER_NAME.match(user):
+        if not isinstance(user, str) or not _USER_NAME.fullmatch(user):
             raise AccessInputError(
                 f"{USER_SECRET_OPTION}: user {user!r} in secret {secret_id} is not a valid "
                 "name (letters, digits, _ . @ -)"
@@ -164,15 +162,23 @@ def operator_rules(text: str) -> dict[str, Any]:
 def merge_rules(charm_rules: Mapping[str, list[Any]], operator: Mapping[str, Any]) -> dict:
     """The charm's rules first in each section (rules are first-match), then the operator's.
 
-    Where the charm adds a section the operator left out and Trino treats a missing
-    section as "allow all", an explicit allow-all rule keeps that meaning for everyone
-    but the charm's users.
+    Where the charm adds a section the operator left out and Trino would allow all without
+    it, an explicit allow-all rule keeps that meaning for everyone but the charm's users.
     """
     merged: dict[str, list[Any]] = {}
     for section in sorted({*charm_rules, *operator}):
         rules = [*charm_rules.get(section, []), *operator.get(section, [])]
         if section in charm_rules and section not in operator:
-            if section in _ALLOW_ALL_WHEN_ABSENT:
-                rules.append({"allow": "all"})
+            rules += _allow_all_when_absent(section, operator)
         merged[section] = rules
     return merged
+
+
+def _allow_all_when_absent(section: str, operator: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What Trino allows when ``section`` is missing, as rules (none: it denies)."""
+    if section == "catalogs":
+        return [{"allow": "all"}]
+    if section == "impersonation" and "principals" in operator:
+        # Legacy principal rules without impersonation rules: Trino allows impersonation.
+        return [{"original_user": ".*", "new_user": ".*", "allow": True}]
+    return []

@@ -11,12 +11,30 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
+from urllib.parse import urlsplit
 
 import ops
 
 logger = logging.getLogger(__name__)
 
 ENDPOINT = "ingress"
+# What urlsplit gives as a hostname that clients can use: a DNS name or an IP address.
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")
+
+
+def client_address(url: str) -> str | None:
+    """``host:port`` that an http(s) URL reaches; None when it has no usable host or port."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a port that is not a number in 0-65535
+    except ValueError:
+        return None
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not _HOST.fullmatch(host):
+        return None
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port or (443 if parts.scheme == 'https' else 80)}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +82,7 @@ class IngressRequirer:
                 unit_data.pop(key, None)
 
     def url(self) -> str:
-        """The URL the provider gives clients, or empty until it gave one."""
+        """The URL the provider gives clients, or empty until it gave a usable one."""
         relation = self.relation
         if relation is None or relation.app is None:
             return ""
@@ -74,7 +92,15 @@ class IngressRequirer:
         except (ValueError, AttributeError):
             logger.warning("ignoring unreadable ingress data: %r", raw)
             return ""
-        return url if isinstance(url, str) else ""
+        if not isinstance(url, str) or (url and client_address(url) is None):
+            logger.warning("ignoring an ingress URL without a usable host or port: %r", url)
+            return ""
+        return url
+
+    def address(self) -> str:
+        """``host:port`` of the URL the provider gives clients, or empty without one."""
+        url = self.url()
+        return (client_address(url) or "") if url else ""
 
 
 def _write(databag: ops.RelationDataContent, values: dict[str, object]) -> None:

@@ -17,12 +17,11 @@ from typing import Any
 
 import ops
 
-from core.catalogs import Catalog, CatalogDocumentError, from_document
+from core.catalogs import ACTION_SOURCE, Catalog, CatalogDocumentError, from_document
 
 logger = logging.getLogger(__name__)
 
 ENDPOINT = "trino-peers"
-ACTION_SOURCE = "action"
 
 
 @dataclasses.dataclass

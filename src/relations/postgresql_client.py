@@ -15,11 +15,12 @@ from typing import Any
 
 import ops
 
-from core.databases import Database
+from core.databases import Database, split_endpoint
 
 logger = logging.getLogger(__name__)
 
 REQUESTED_SECRETS = ("username", "password", "tls", "tls-ca", "uris", "read-only-uris")
+SHOWN = 80  # characters of a provider's value quoted in a status message, at most
 
 
 def key(name: str) -> Any:
@@ -65,6 +66,14 @@ def save_if_changed(relation: ops.Relation, data: Any, app: ops.Application) -> 
         relation.save(data, app, encoder=encode)
 
 
+@dataclasses.dataclass(frozen=True)
+class NotReady:
+    """Why a relation gives no database yet: a wait, or provider data the charm refuses."""
+
+    message: str
+    refused: bool = False
+
+
 class DatabaseRequirer:
     """One `postgresql_client`-style endpoint, any number of related applications."""
 
@@ -91,18 +100,18 @@ class DatabaseRequirer:
                 relation, DatabaseRequest(self.requested_database(relation)), self._model.app
             )
 
-    def databases(self) -> tuple[list[Database], list[str]]:
-        """Every database ready to use, and what the others are waiting for."""
-        ready, waiting = [], []
+    def databases(self) -> tuple[list[Database], list[str], list[str]]:
+        """Every database ready to use, what the others wait for, and what they sent wrong."""
+        ready, waiting, refused = [], [], []
         for relation in self.relations:
             found = self._database(relation)
-            if isinstance(found, str):
-                waiting.append(found)
-            else:
+            if isinstance(found, Database):
                 ready.append(found)
-        return ready, waiting
+            else:
+                (refused if found.refused else waiting).append(found.message)
+        return ready, waiting, refused
 
-    def _database(self, relation: ops.Relation) -> Database | str:
+    def _database(self, relation: ops.Relation) -> Database | NotReady:
         app = relation.app.name if relation.app else ""
         wanted = self.requested_database(relation)
         try:
@@ -112,9 +121,18 @@ class DatabaseRequirer:
             offer = DatabaseOffer()
         hosts = tuple(host.strip() for host in offer.endpoints.split(",") if host.strip())
         if not hosts or not offer.secret_user:
-            return (
+            return NotReady(
                 f"{self.endpoint} relation with {app}: waiting for {app} to create "
                 f"database {wanted!r} and share its endpoints and login secret"
+            )
+        if not all(split_endpoint(host) for host in hosts):
+            # Anything but host:port would end up in a JDBC URL (`?sslmode=disable`...).
+            shown = offer.endpoints[:SHOWN] + ("..." if len(offer.endpoints) > SHOWN else "")
+            return NotReady(
+                f"{self.endpoint} relation with {app}: its endpoints {shown!r} are not "
+                f"host:port; fix the provider or `juju remove-relation {self._model.app.name} "
+                f"{app}`",
+                refused=True,
             )
         tls, tls_ca = False, ""
         if offer.secret_tls:
@@ -122,7 +140,7 @@ class DatabaseRequirer:
                 content = self._model.get_secret(id=offer.secret_tls).get_content(refresh=True)
             except ops.ModelError as error:  # SecretNotFoundError is a ModelError
                 logger.warning("cannot read TLS secret of %s: %s", app, error)
-                return f"{self.endpoint} relation with {app}: waiting for its TLS secret"
+                return NotReady(f"{self.endpoint} relation with {app}: waiting for its TLS secret")
             tls = content.get("tls", "").strip().lower() in ("true", "enabled", "yes")
             tls_ca = content.get("tls-ca", "").strip()
             tls_ca = f"{tls_ca}\n" if tls_ca else ""

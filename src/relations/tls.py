@@ -9,6 +9,7 @@ the relation exists, so most hooks never load it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from typing import TYPE_CHECKING
 
@@ -43,25 +44,55 @@ def unit_names(unit: str, app: str, model: str) -> list[str]:
     ]
 
 
+@functools.cache
+def _guarded_requirer() -> type[TLSCertificatesRequiresV4]:
+    """The library's requirer, except that a certificate that does not parse is none.
+
+    The library parses the provider's certificates in its own event handlers and raises
+    on one that does not parse, which would fail every hook of the unit. Here such data
+    reads as no certificate, and `unreadable` tells the charm, which then blocks.
+    """
+    from charmlibs.interfaces.tls_certificates import (  # noqa: PLC0415
+        TLSCertificatesError,
+        TLSCertificatesRequiresV4,
+    )
+
+    class GuardedRequirer(TLSCertificatesRequiresV4):
+        unreadable = False
+
+        def get_provider_certificates(self):
+            try:
+                certificates = super().get_provider_certificates()
+                for provided in certificates:  # extensions parse lazily: parse them now
+                    _ = provided.certificate.is_ca, provided.ca.is_ca
+            except (TLSCertificatesError, ValueError) as error:
+                logger.warning("ignoring the provider's unreadable certificates: %s", error)
+                self.unreadable = True
+                return []
+            return certificates
+
+    return GuardedRequirer
+
+
 class TlsCertificate:
     """This unit's certificate, when the certificates relation exists."""
 
     def __init__(self, charm: ops.CharmBase, endpoint: str = ENDPOINT):
         self._requirer: TLSCertificatesRequiresV4 | None = None
         self._request: CertificateRequestAttributes | None = None
-        if not charm.model.relations.get(endpoint):
+        self._relation = charm.model.get_relation(endpoint)
+        if self._relation is None:
             return
         from charmlibs.interfaces.tls_certificates import (  # noqa: PLC0415
             CertificateRequestAttributes,
             Mode,
-            TLSCertificatesRequiresV4,
         )
 
         names = unit_names(charm.unit.name, charm.app.name, charm.model.name)
         self._request = CertificateRequestAttributes(
             common_name=charm.app.name, sans_dns=names, add_unique_id_to_subject_name=False
         )
-        self._requirer = TLSCertificatesRequiresV4(
+        self._requirer = _guarded_requirer()(
             charm, endpoint, certificate_requests=[self._request], mode=Mode.UNIT
         )
 
@@ -69,6 +100,16 @@ class TlsCertificate:
     def related(self) -> bool:
         """Whether the certificates relation exists."""
         return self._requirer is not None
+
+    @property
+    def unreadable_from(self) -> str:
+        """The provider that sent a certificate that does not parse, or empty.
+
+        Read it after `material()`: the certificates are parsed on first use.
+        """
+        if not getattr(self._requirer, "unreadable", False) or self._relation is None:
+            return ""
+        return self._relation.app.name if self._relation.app else "the provider"
 
     def material(self) -> TlsMaterial | None:
         """The keystore and CA once the provider has signed our request, else None."""

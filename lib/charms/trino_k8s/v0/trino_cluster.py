@@ -25,19 +25,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import ops
 
 LIBAPI = 0
-LIBPATCH = 3
+LIBPATCH = 4
 
 logger = logging.getLogger(__name__)
 
 PROVIDES = "trino-coordinator"
 REQUIRES = "trino-worker"
 SECRET_LABEL = "trino-cluster"  # noqa: S105  (a label, not a password)
+# What Trino accepts as node.environment and as discovery.uri (a host, no path).
+_ENVIRONMENT = re.compile(r"[a-z0-9][_a-z0-9]*")
+_DISCOVERY_URI = re.compile(r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?/?")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,6 +219,12 @@ class TrinoClusterRequirer:
         data = _load(relation, relation.app)
         if data is None or not (data.discovery_uri and data.secret_id):
             raise ClusterNotReadyError(f"waiting for {relation.app.name} to share its address")
+        unreadable = ClusterNotReadyError(
+            f"{relation.app.name} shares data this charm cannot read: "
+            "run the same charm revision on both applications"
+        )
+        if not isinstance(data.secret_id, str):
+            raise unreadable
         try:
             content = self._model.get_secret(id=data.secret_id).get_content(refresh=True)
         except (ops.SecretNotFoundError, ops.ModelError) as error:
@@ -223,31 +233,61 @@ class TrinoClusterRequirer:
                 f"waiting for {relation.app.name} to grant its cluster secret"
             ) from error
         try:
-            credentials = json.loads(content.get("catalog-credentials", "{}"))
-            catalogs = {
-                name: ClusterCatalog(
-                    properties={**entry["properties"], **credentials.get(name, {})},
-                    credentials=frozenset(credentials.get(name, {})),
-                    files=dict(entry.get("files", {})),
-                )
-                for name, entry in data.catalogs.items()
-            }
-            shared_secret = content["shared-secret"]
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            return _offer(data, content)
+        except (ValueError, KeyError) as error:
             logger.error("unreadable data from %s: %r", relation.app.name, error)
-            raise ClusterNotReadyError(
-                f"{relation.app.name} shares data this charm cannot read: "
-                "run the same charm revision on both applications"
-            ) from error
-        return ClusterOffer(
-            discovery_uri=data.discovery_uri,
-            environment=data.environment,
-            shared_secret=shared_secret,
-            catalogs=catalogs,
-            settings=dict(data.settings),
-            password_db=content.get("password-db", ""),
-            charm_password=content.get("charm-password", ""),
+            raise unreadable from error
+
+
+def _offer(data: _Databag, content: dict[str, str]) -> ClusterOffer:
+    """The offer, if every part has the shape the provider writes; ValueError if not.
+
+    Only shapes are checked here: what the values mean (catalog names, paths, property
+    names) is for the charm to check, with the same rules as on the coordinator.
+    """
+    credentials = json.loads(content.get("catalog-credentials", "{}"))
+    if not isinstance(credentials, dict):
+        raise ValueError("catalog-credentials is not an object")
+    credentials = {
+        name: _texts(value, f"credentials of {name}") for name, value in credentials.items()
+    }
+    if not isinstance(data.catalogs, dict):
+        raise ValueError("catalogs is not an object")
+    catalogs = {}
+    for name, entry in data.catalogs.items():
+        if not isinstance(entry, dict):
+            raise ValueError(f"catalog {name!r} is not an object")
+        secret = credentials.get(name, {})
+        catalogs[name] = ClusterCatalog(
+            properties={**_texts(entry.get("properties"), f"properties of {name}"), **secret},
+            credentials=frozenset(secret),
+            files=_texts(entry.get("files", {}), f"files of {name}"),
         )
+    if not (
+        isinstance(data.discovery_uri, str)
+        and _DISCOVERY_URI.fullmatch(data.discovery_uri)
+        and isinstance(data.environment, str)
+        and _ENVIRONMENT.fullmatch(data.environment)
+    ):
+        raise ValueError("discovery-uri or environment is not what Trino accepts")
+    return ClusterOffer(
+        discovery_uri=data.discovery_uri,
+        environment=data.environment,
+        shared_secret=content["shared-secret"],
+        catalogs=catalogs,
+        settings=_texts(data.settings, "settings"),
+        password_db=content.get("password-db", ""),
+        charm_password=content.get("charm-password", ""),
+    )
+
+
+def _texts(value: Any, what: str) -> dict[str, str]:
+    """A JSON object whose keys and values are all text, or ValueError."""
+    if not isinstance(value, dict) or not all(
+        isinstance(key, str) and isinstance(item, str) for key, item in value.items()
+    ):
+        raise ValueError(f"{what} is not an object of text values")
+    return dict(value)
 
 
 def _load(relation: ops.Relation, app: ops.Application) -> _Databag | None:
