@@ -25,7 +25,7 @@ from test_single_node import boot
 
 GRACE = "5s"
 PASSWORD = "correct-horse-battery"
-LONG_QUERY = "SELECT count(*) FROM tpch.sf1.lineitem WHERE quantity > 10"
+LONG_QUERY = "SELECT count(*) FROM tpch.sf1.orders WHERE totalprice > 1000"
 
 
 @dataclass
