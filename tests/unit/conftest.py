@@ -143,3 +143,20 @@ def postgres():
         )
     with pg.running_server(bindir) as server:
         yield server
+
+
+@pytest.fixture
+def tls(ctx, container, trino, pebble_calls) -> tuple[testing.State, testing.Relation]:
+    """A leader whose certificate request the provider has just signed."""
+    relation = testing.Relation("certificates", remote_app_name="self-signed-certificates")
+    state = ctx.run(
+        ctx.on.relation_created(relation),
+        testing.State(leader=True, containers={container}, relations={relation}),
+    )
+    from providers import sign  # noqa: PLC0415 (providers imports this module)
+
+    signed = sign(state, relation)
+    state = ctx.run(
+        ctx.on.relation_changed(signed), dataclasses.replace(state, relations={signed})
+    )
+    return state, signed

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import json
 import pathlib
 
+from charmlibs.interfaces.tls_certificates import (
+    Certificate,
+    CertificateRequestAttributes,
+    CertificateSigningRequest,
+    PrivateKey,
+)
 from conftest import properties, read_files
 from ops import testing
 
@@ -79,3 +87,26 @@ def catalog_files(etc: pathlib.Path) -> dict[str, dict[str, str]]:
 def mode(path: pathlib.Path) -> int:
     """A file's permission bits."""
     return path.stat().st_mode & 0o777
+
+
+def sign(state: testing.State, relation: testing.Relation) -> testing.Relation:
+    """Play the TLS provider: sign every CSR the unit published with a fresh CA."""
+    ours = state.get_relation(relation.id)
+    requests = json.loads(ours.local_unit_data["certificate_signing_requests"])
+    ca_key = PrivateKey.generate()
+    ca = Certificate.generate_self_signed_ca(
+        CertificateRequestAttributes(common_name="test-ca"), ca_key, datetime.timedelta(days=30)
+    )
+    certificates = []
+    for request in requests:
+        csr = CertificateSigningRequest.from_string(request["certificate_signing_request"])
+        cert = Certificate.generate(csr, ca, ca_key, datetime.timedelta(days=7))
+        certificates.append(
+            {
+                "certificate": str(cert),
+                "certificate_signing_request": str(csr),
+                "ca": str(ca),
+                "chain": [str(cert), str(ca)],
+            }
+        )
+    return dataclasses.replace(ours, remote_app_data={"certificates": json.dumps(certificates)})

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
 import pathlib
 
 import bcrypt
 import pytest
 import yaml
-from charmlibs.interfaces.tls_certificates import (
-    Certificate,
-    CertificateRequestAttributes,
-    CertificateSigningRequest,
-    PrivateKey,
-)
+from charmlibs.interfaces.tls_certificates import CertificateSigningRequest
 from conftest import properties, read_files
 from ops import testing
+from providers import sign
 
 USERS = {"alice": "s3cret", "bob": "hunter2"}
 CHARM_USER = "trino-k8s-charm"
@@ -29,44 +24,6 @@ def user_secret(
 ) -> testing.Secret:
     """An operator's secret granted to the application."""
     return testing.Secret(tracked_content=content or {"users": yaml.safe_dump(users or USERS)})
-
-
-def sign(state: testing.State, relation: testing.Relation) -> testing.Relation:
-    """Play the TLS provider: sign every CSR the unit published with a fresh CA."""
-    ours = state.get_relation(relation.id)
-    requests = json.loads(ours.local_unit_data["certificate_signing_requests"])
-    ca_key = PrivateKey.generate()
-    ca = Certificate.generate_self_signed_ca(
-        CertificateRequestAttributes(common_name="test-ca"), ca_key, datetime.timedelta(days=30)
-    )
-    certificates = []
-    for request in requests:
-        csr = CertificateSigningRequest.from_string(request["certificate_signing_request"])
-        cert = Certificate.generate(csr, ca, ca_key, datetime.timedelta(days=7))
-        certificates.append(
-            {
-                "certificate": str(cert),
-                "certificate_signing_request": str(csr),
-                "ca": str(ca),
-                "chain": [str(cert), str(ca)],
-            }
-        )
-    return dataclasses.replace(ours, remote_app_data={"certificates": json.dumps(certificates)})
-
-
-@pytest.fixture
-def tls(ctx, container, trino, pebble_calls) -> tuple[testing.State, testing.Relation]:
-    """A leader whose certificate request the provider has just signed."""
-    relation = testing.Relation("certificates", remote_app_name="self-signed-certificates")
-    state = ctx.run(
-        ctx.on.relation_created(relation),
-        testing.State(leader=True, containers={container}, relations={relation}),
-    )
-    signed = sign(state, relation)
-    state = ctx.run(
-        ctx.on.relation_changed(signed), dataclasses.replace(state, relations={signed})
-    )
-    return state, signed
 
 
 def config_properties(etc: pathlib.Path) -> dict[str, str]:

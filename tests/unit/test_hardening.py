@@ -16,8 +16,14 @@ import pytest
 import yaml
 from conftest import properties, read_files
 from ops import testing
-from providers import catalog_files, database_relation, login_secret, s3_relation, tls_secret
-from test_access import UNIT_HOST, sign, user_secret
+from providers import (
+    catalog_files,
+    database_relation,
+    login_secret,
+    s3_relation,
+    tls_secret,
+)
+from test_access import UNIT_HOST, user_secret
 
 from core import jvm
 from core.config import CharmConfig, ConfigError
@@ -88,18 +94,10 @@ def files_outside_the_charms_folders(etc: pathlib.Path) -> dict[str, str]:
 
 class TestCertificatesThatDoNotParse:
     @pytest.fixture
-    def https(self, ctx, container, trino, pebble_calls):
-        """A leader serving HTTPS with a signed certificate."""
-        relation = testing.Relation("certificates", remote_app_name="self-signed-certificates")
-        state = ctx.run(
-            ctx.on.relation_created(relation),
-            testing.State(leader=True, containers={container}, relations={relation}),
-        )
-        signed = sign(state, relation)
-        state = ctx.run(
-            ctx.on.relation_changed(signed), dataclasses.replace(state, relations={signed})
-        )
+    def https(self, tls, pebble_calls):
+        """A leader serving HTTPS with a signed certificate (test_access's `tls`)."""
         pebble_calls.restarts.clear()
+        state, signed = tls
         return state, state.get_relation(signed.id)
 
     @pytest.mark.parametrize("field", ["certificate", "ca", "certificate_signing_request"])
