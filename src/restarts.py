@@ -114,7 +114,9 @@ class RollingRestart:
         if not (data.restart_request and data.restart_started):
             return ""
         status = self._workload.service_status()
-        if status in ("backoff", "error"):
+        # A drained worker exits on purpose, and Pebble shows "backoff" for a moment
+        # before it starts it again: for it only the deadline tells a failure.
+        if status == "error" or (status == "backoff" and not drained):
             return f"Trino keeps exiting (Pebble: {status})"
         deadline = rolling.restart_deadline(data.restart_started, drained, grace_seconds)
         if time.time() > deadline and not self.serving():

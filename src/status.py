@@ -85,6 +85,9 @@ def _workload_status(charm: TrinoK8sCharm, inputs: NodeInputs) -> ops.StatusBase
     if restarting:
         return restarting
     if not workload.is_running():
+        if charm.peers.unit_data().restart_request and workload.service_status() == "backoff":
+            # Between a drained Trino's exit and Pebble starting it on the new files.
+            return ops.MaintenanceStatus("restarting: Trino starts again on its new files")
         line = workload.last_error()
         return ops.BlockedStatus(
             f"Trino is {workload.service_status() or 'not set up'}"

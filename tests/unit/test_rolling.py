@@ -315,6 +315,22 @@ class TestDraining:
         assert unit_data(after)["restart_request"] is True
         assert after.unit_status.name == "maintenance"
 
+    def test_a_drained_worker_between_exit_and_start_is_not_a_failure(
+        self, ctx, container, trino: FakeTrino, drains, kubernetes_calls, monkeypatch
+    ):
+        """Seen live: Pebble says "backoff" for a moment after the drained Trino exits."""
+        state = self.worker(ctx, container, trino, kubernetes_calls)
+        drained = ctx.run(ctx.on.config_changed(), with_config(state, **{"log-level": "debug"}))
+        trino.info = None
+        monkeypatch.setattr(workload.Workload, "service_status", lambda self: "backoff")
+        monkeypatch.setattr(workload.Workload, "is_running", lambda self: False)
+
+        after = ctx.run(ctx.on.update_status(), drained)
+
+        assert not isinstance(after.unit_status, testing.BlockedStatus), after.unit_status
+        assert unit_data(after)["restart_request"] is True
+        assert not unit_data(after).get("restart_failed")
+
     def test_other_units_restart_for_the_action_in_their_turn(
         self, ctx, container, trino, pebble_calls, drains, kubernetes_calls
     ):
