@@ -40,7 +40,7 @@ Metric names: Trino's OpenMetrics endpoint (airlift ``openmetrics``,
 ``RunningQueries`` gives ``trino_execution_name_QueryManager_RunningQueries``
 (the name the Trino docs, admin/openmetrics.md, query). ``CounterStat``
 attributes are OpenMetrics counters with the same naming. JVM MBeans are only
-exported when listed in ``openmetrics.jmx-object-names`` (``|``-separated) and
+exported when listed in ``metrics.jmx-object-names`` (``|``-separated) and
 then follow ``JMX_<domain>_TYPE_<type>_ATTRIBUTE_<attribute>[_<item>]``, e.g.
 ``JMX_java_lang_TYPE_Memory_ATTRIBUTE_HeapMemoryUsage_used``.
 """

@@ -84,7 +84,7 @@ def test_pebble_ready_writes_every_file_trino_reads(ctx, container, etc, trino):
         "discovery.uri": "http://localhost:8080",
         "shutdown.grace-period": "2m",
         # JVM heap and CPU on /metrics, for the COS dashboard and alerts.
-        "openmetrics.jmx-object-names": "java.lang:type=Memory|java.lang:type=OperatingSystem",
+        "metrics.jmx-object-names": "java.lang:type=Memory|java.lang:type=OperatingSystem",
     }
     assert "-XX:MaxRAMPercentage=80" in files["jvm.config"].splitlines()
     assert properties(files["log.properties"]) == {"io.trino": "INFO"}
