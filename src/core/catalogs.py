@@ -12,11 +12,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+NAME = re.compile(r"[a-z][a-z0-9_]*")  # always fullmatch: `$` lets "\n" through
 # Files a catalog needs besides its .properties (CA certificates): never in the catalog folder.
 CERTS_DIR = "/etc/trino/certs"
-CERT_FILE = re.compile(r"^/etc/trino/certs/[a-z][a-z0-9_.-]*$")
-PROPERTY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+CERT_FILE = re.compile(r"/etc/trino/certs/[a-z][a-z0-9_.-]*")
+PROPERTY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 RESERVED_NAMES = frozenset({"system"})
 
 # Connector plugins shipped in trinodb/trino:483 (its /usr/lib/trino/plugin).
@@ -34,7 +34,13 @@ CONNECTORS = frozenset(
 def _iceberg_needs(properties: Mapping[str, str]) -> list[str]:
     kind = properties.get("iceberg.catalog.type", "")
     return {
-        "jdbc": ["iceberg.jdbc-catalog.connection-url", "iceberg.jdbc-catalog.catalog-name"],
+        # Trino 483's IcebergJdbcCatalogConfig: driver-class @NotNull, default-warehouse-dir @NotEmpty.
+        "jdbc": [
+            "iceberg.jdbc-catalog.connection-url",
+            "iceberg.jdbc-catalog.catalog-name",
+            "iceberg.jdbc-catalog.driver-class",
+            "iceberg.jdbc-catalog.default-warehouse-dir",
+        ],
         "hive_metastore": ["hive.metastore.uri"],
         "rest": ["iceberg.rest-catalog.uri"],
     }.get(kind, [])
@@ -75,7 +81,7 @@ class Catalog:
     def problems(self) -> list[str]:
         """Why Trino would refuse this catalog, each with the fix; empty if fine."""
         found = []
-        if not NAME.match(self.name) or self.name in RESERVED_NAMES:
+        if not NAME.fullmatch(self.name) or self.name in RESERVED_NAMES:
             found.append(
                 f"name {self.name!r} is not allowed: use lower case letters, digits and "
                 "underscores, starting with a letter, and not 'system'"
@@ -86,10 +92,10 @@ class Catalog:
                 "use one of its plugins such as postgresql, iceberg or tpch"
             )
         names = [*self.properties, *self.secret_properties, *self.credentials]
-        bad = [name for name in names if not PROPERTY.match(str(name)) or name == "connector.name"]
+        bad = [name for name in names if not PROPERTY.fullmatch(str(name)) or name == "connector.name"]
         if bad:
             found.append(f"property names {sorted(bad)} are not valid Trino property names")
-        bad_files = sorted(path for path in self.files if not CERT_FILE.match(path))
+        bad_files = sorted(path for path in self.files if not CERT_FILE.fullmatch(path))
         if bad_files:
             found.append(f"files {bad_files} are not in {CERTS_DIR}")
         both = sorted(set(self.properties) & set(self.secret_properties))
@@ -101,7 +107,9 @@ class Catalog:
             found.append("a secret without secret-properties is unused: say which keys to use")
         if self.connector in REQUIRED:
             missing = [
-                name for name in REQUIRED[self.connector](self.properties) if name not in names
+                name
+                for name in REQUIRED[self.connector](self.properties)
+                if name not in names or not str(self.properties.get(name, "x")).strip()
             ]
             if missing:
                 found.append(f"the {self.connector} connector needs {', '.join(missing)}")

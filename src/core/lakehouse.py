@@ -61,7 +61,7 @@ class ObjectStorage:
 def catalog_name(option: str) -> tuple[str, str | None]:
     """The `lakehouse-catalog-name` option: the name to use, and why the given one is refused."""
     name = option.strip() or DEFAULT_NAME
-    if NAME.match(name) and name not in RESERVED_NAMES:
+    if NAME.fullmatch(name) and name not in RESERVED_NAMES:
         return name, None
     return DEFAULT_NAME, (
         f"lakehouse-catalog-name: {name!r} is not a catalog name; use lower case letters, "

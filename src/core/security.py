@@ -19,7 +19,7 @@ USERS_KEY = "users"
 # Trino accepts bcrypt hashes with a cost of at least 8.
 BCRYPT_COST = 10
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (bcrypt 5 refuses) longer passwords
-_USER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
+_USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*")  # fullmatch: no "\n"
 # Sections of Trino's file access control where no section means "allow all".
 _ALLOW_ALL_WHEN_ABSENT = ("catalogs",)
 
@@ -68,7 +68,7 @@ def parse_users(content: Mapping[str, str] | str, secret_id: str) -> dict[str, s
             "to its password, e.g. `alice: s3cret`"
         )
     for user, password in users.items():
-        if not isinstance(user, str) or not _USER_NAME.match(user):
+        if not isinstance(user, str) or not _USER_NAME.fullmatch(user):
             raise AccessInputError(
                 f"{USER_SECRET_OPTION}: user {user!r} in secret {secret_id} is not a valid "
                 "name (letters, digits, _ . @ -)"
@@ -158,6 +158,11 @@ def operator_rules(text: str) -> dict[str, Any]:
             f"{RULES_OPTION}: must be a JSON object of rule lists, e.g. "
             '{"catalogs": [{"user": "alice", "catalog": "sales", "allow": "all"}]}'
         )
+    from core.rules import problem  # noqa: PLC0415  (only hooks with operator rules)
+
+    refused = problem(rules)
+    if refused:
+        raise AccessInputError(f"{RULES_OPTION}: {refused} (as Trino reads rules.json)")
     return rules
 
 
