@@ -196,7 +196,10 @@ class CharmConfig:
             flag = mine.get("-XX:MaxRAMPercentage")
             option = "additional-jvm-options" if flag else "workload-memory-limit"
             percent = flag.partition("=")[2] if flag else self.heap_percentage
-            return option, f"{percent}% of workload-memory-limit {self.workload_memory_limit.strip()}"
+            return (
+                option,
+                f"{percent}% of workload-memory-limit {self.workload_memory_limit.strip()}",
+            )
         if request:
             share = f"{self.heap_percentage}% of workload-memory-request"
             return "workload-memory-request", f"{share} {self.workload_memory_request.strip()}"

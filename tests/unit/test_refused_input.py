@@ -61,10 +61,16 @@ class TestDigitsSizesAndJvm:
             ({"discovery-uri": "http://trino:0"}, "discovery-uri"),
             ({"additional-jvm-options": "-Xms1g -Xmx512m"}, "additional-jvm-options"),
             (
-                {"workload-memory-limit": "8Gi", "additional-jvm-options": "-XX:MaxRAMPercentage=0.0001"},
+                {
+                    "workload-memory-limit": "8Gi",
+                    "additional-jvm-options": "-XX:MaxRAMPercentage=0.0001",
+                },
                 "additional-jvm-options",
             ),
-            ({"additional-jvm-options": "-XX:ReservedCodeCacheSize=abc"}, "additional-jvm-options"),
+            (
+                {"additional-jvm-options": "-XX:ReservedCodeCacheSize=abc"},
+                "additional-jvm-options",
+            ),
             ({"workload-memory-limit": "1Ki"}, "workload-memory-limit"),
             (
                 {"workload-memory-limit": "4Gi", "additional-jvm-options": "-Xmx8g"},
@@ -172,7 +178,10 @@ class TestAccessControlRules:
                 {"queries": [{"queryOwner": "bob", "allow": ["execute"]}]},
                 "queries rule 1: a rule with queryOwner cannot allow execute",
             ),
-            ({"impersonation": [{"original_user": "a"}]}, "impersonation rule 1: new_user is required"),
+            (
+                {"impersonation": [{"original_user": "a"}]},
+                "impersonation rule 1: new_user is required",
+            ),
         ],
     )
     def test_rules_trino_would_not_load_block_and_keep_the_current_rules(
