@@ -83,7 +83,10 @@ class Actions(ops.Object):
         sources, _ = self._charm.snapshot.catalog_sources()
         secrets = juju_secrets.fetch(self.model, [catalog.secret] if catalog.secret else [])
         problems = catalogs.admission_problems(
-            catalog, [c for source in sources for c in source], secrets
+            catalog,
+            [c for source in sources for c in source],
+            secrets,
+            self._charm.workload.connectors(),
         )
         if problems:
             event.fail("; ".join(problems))

@@ -68,7 +68,9 @@ class RelationCatalogs:
             return
         from metastore import MetastoreError, create_schema  # noqa: PLC0415
 
-        login = juju_secrets.fetch(self._model, [ready.user_secret])[ready.user_secret]
+        login = ready.login
+        if ready.user_secret:
+            login = juju_secrets.fetch(self._model, [ready.user_secret])[ready.user_secret]
         try:
             if isinstance(login, str):
                 raise MetastoreError(login)

@@ -73,7 +73,10 @@ class Snapshot:
         charm = self._charm
         sources, problems = self.catalog_sources()
         secret_ids = {catalog.secret for source in sources for catalog in source if catalog.secret}
-        catalog_set = catalogs.catalog_set(sources, juju_secrets.fetch(charm.model, secret_ids))
+        connectors = charm.workload.connectors() if any(sources) else catalogs.CONNECTORS
+        catalog_set = catalogs.catalog_set(
+            sources, juju_secrets.fetch(charm.model, secret_ids), connectors
+        )
         if problems:
             catalog_set = catalogs.CatalogSet({}, problems + catalog_set.problems)
         leader = charm.unit.is_leader()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 NAME = re.compile(r"[a-z][a-z0-9_]*")  # always fullmatch: `$` lets "\n" through
@@ -19,22 +19,44 @@ CERT_FILE = re.compile(r"/etc/trino/certs/[a-z][a-z0-9_.-]*")
 PROPERTY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 RESERVED_NAMES = frozenset({"system"})
 
-# Connector plugins shipped in trinodb/trino:483 (its /usr/lib/trino/plugin).
+# Connectors of trinodb/trino:483, by the names their factories register. Only the
+# fallback: the image's own plugin folders (`connectors_in`) are the truth.
 CONNECTORS = frozenset(
     {
-        "bigquery", "blackhole", "cassandra", "clickhouse", "delta_lake", "druid",
-        "elasticsearch", "exasol", "faker", "google_sheets", "hive", "hudi", "iceberg",
+        "bigquery", "blackhole", "cassandra", "clickhouse", "delta_lake", "druid", "duckdb",
+        "elasticsearch", "exasol", "faker", "gsheets", "hive", "hudi", "iceberg",
         "ignite", "jmx", "kafka", "lakehouse", "loki", "mariadb", "memory", "mongodb",
         "mysql", "opensearch", "oracle", "pinot", "postgresql", "prometheus", "redis",
-        "redshift", "singlestore", "snowflake", "sqlserver", "tpcds", "tpch",
+        "redshift", "singlestore", "snowflake", "sqlserver", "tpcds", "tpch", "trino_thrift",
     }
 )  # fmt: skip
+# Plugin folders whose connector name is not the folder's name with `_` for `-`.
+_CONNECTOR_OF_FOLDER = {"google-sheets": "gsheets", "thrift": "trino_thrift"}
+# Plugin folders of Trino's server that hold no connector.
+_NOT_CONNECTORS = frozenset(
+    {
+        "ai-functions", "exchange-filesystem", "exchange-hdfs", "functions-python",
+        "geospatial", "ml", "opa", "openlineage", "password-authenticators", "ranger",
+        "resource-group-managers", "session-property-managers", "spooling-filesystem",
+        "teradata-functions",
+    }
+)  # fmt: skip
+
+
+def connectors_in(plugin_folders: Iterable[str]) -> frozenset[str]:
+    """The connector names of an image, from the folders under /usr/lib/trino/plugin."""
+    return frozenset(
+        _CONNECTOR_OF_FOLDER.get(folder, folder.replace("-", "_"))
+        for folder in plugin_folders
+        if folder not in _NOT_CONNECTORS and not folder.endswith("-event-listener")
+    )
 
 
 def _iceberg_needs(properties: Mapping[str, str]) -> list[str]:
     kind = properties.get("iceberg.catalog.type", "")
     return {
-        # Trino 483's IcebergJdbcCatalogConfig: driver-class @NotNull, default-warehouse-dir @NotEmpty.
+        # Trino 483's IcebergJdbcCatalogConfig: driver-class is @NotNull and
+        # default-warehouse-dir @NotEmpty.
         "jdbc": [
             "iceberg.jdbc-catalog.connection-url",
             "iceberg.jdbc-catalog.catalog-name",
@@ -78,21 +100,26 @@ class Catalog:
     # Credentials a provider sent as plain relation data (property -> value):
     credentials: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
 
-    def problems(self) -> list[str]:
-        """Why Trino would refuse this catalog, each with the fix; empty if fine."""
+    def problems(self, connectors: Collection[str] = CONNECTORS) -> list[str]:
+        """Why Trino would refuse this catalog, each with the fix; empty if fine.
+
+        ``connectors``: the connector names the image has.
+        """
         found = []
         if not NAME.fullmatch(self.name) or self.name in RESERVED_NAMES:
             found.append(
                 f"name {self.name!r} is not allowed: use lower case letters, digits and "
                 "underscores, starting with a letter, and not 'system'"
             )
-        if self.connector not in CONNECTORS:
+        if self.connector not in connectors:
             found.append(
                 f"connector {self.connector!r} is not in the Trino image; "
                 "use one of its plugins such as postgresql, iceberg or tpch"
             )
         names = [*self.properties, *self.secret_properties, *self.credentials]
-        bad = [name for name in names if not PROPERTY.fullmatch(str(name)) or name == "connector.name"]
+        bad = [
+            name for name in names if not PROPERTY.fullmatch(str(name)) or name == "connector.name"
+        ]
         if bad:
             found.append(f"property names {sorted(bad)} are not valid Trino property names")
         bad_files = sorted(path for path in self.files if not CERT_FILE.fullmatch(path))
@@ -266,25 +293,34 @@ def ordered(properties: Mapping[str, str]) -> dict[str, str]:
     return {"connector.name": properties["connector.name"], **dict(sorted(properties.items()))}
 
 
-def admission_problems(catalog: Catalog, others: Iterable[Catalog], secrets: Secrets) -> list[str]:
+def admission_problems(
+    catalog: Catalog,
+    others: Iterable[Catalog],
+    secrets: Secrets,
+    connectors: Collection[str] = CONNECTORS,
+) -> list[str]:
     """Why a catalog may not join the others (from other sources); empty if it may."""
     clashes = [
         str(Clash(catalog.name, (other.source, catalog.source)))
         for other in others
         if other.name == catalog.name and other.source != catalog.source
     ]
-    own = [*catalog.problems(), *resolve(catalog, secrets)[1]]
+    own = [*catalog.problems(connectors), *resolve(catalog, secrets)[1]]
     return clashes + [f"catalog {catalog.name!r}: {problem}" for problem in own]
 
 
-def catalog_set(sources: Iterable[Iterable[Catalog]], secrets: Secrets) -> CatalogSet:
+def catalog_set(
+    sources: Iterable[Iterable[Catalog]],
+    secrets: Secrets,
+    connectors: Collection[str] = CONNECTORS,
+) -> CatalogSet:
     """Merge, check and resolve every catalog; any problem keeps the last good set."""
     merged, clashes = merge(sources)
     problems = [str(clash) for clash in clashes]
     resolved = {}
     for name, catalog in sorted(merged.items()):
         properties, secret_problems = resolve(catalog, secrets)
-        for problem in [*catalog.problems(), *secret_problems]:
+        for problem in [*catalog.problems(connectors), *secret_problems]:
             problems.append(f"catalog {name!r} ({catalog.source}): {problem}")
         credentials = frozenset(catalog.secret_properties) | frozenset(catalog.credentials)
         resolved[name] = Resolved(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from core.catalogs import NAME, RESERVED_NAMES, Catalog
-from core.databases import LOGIN, Database, ca_path, postgresql_url
+from core.databases import Database, ca_path, postgresql_url
 
 SOURCE = "metastore+s3-credentials"
 DEFAULT_NAME = "lakehouse"
@@ -106,15 +106,17 @@ def lakehouse_catalog(name: str, metastore: Database, storage: ObjectStorage) ->
     if storage.endpoint:
         properties["s3.endpoint"] = storage.endpoint
     files = {ca_path(name): metastore.tls_ca} if metastore.tls and metastore.tls_ca else {}
+    login = metastore.login_fields("iceberg.jdbc-catalog.")
     return Catalog(
         name=name,
         connector="iceberg",
         source=SOURCE,
         properties=properties,
-        secret=metastore.user_secret,
-        secret_properties={f"iceberg.jdbc-catalog.{prop}": key for prop, key in LOGIN.items()},
+        secret=login.get("secret", ""),
+        secret_properties=login.get("secret_properties", {}),
         files=files,
         credentials={
+            **login.get("credentials", {}),
             "s3.aws-access-key": storage.access_key,
             "s3.aws-secret-key": storage.secret_key,
         },

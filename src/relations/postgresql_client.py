@@ -47,6 +47,9 @@ class DatabaseOffer:
     version: str = ""
     secret_user: str = key("secret-user")
     secret_tls: str = key("secret-tls")
+    # Older providers send the login as plain data instead of `secret-user`.
+    username: str = ""
+    password: str = dataclasses.field(default="", repr=False)
 
 
 def encode(value: Any) -> str:
@@ -111,7 +114,8 @@ class DatabaseRequirer:
             logger.warning("unreadable %s relation data from %s: %s", self.endpoint, app, error)
             offer = DatabaseOffer()
         hosts = tuple(host.strip() for host in offer.endpoints.split(",") if host.strip())
-        if not hosts or not offer.secret_user:
+        plain = {"username": offer.username, "password": offer.password}
+        if not hosts or not (offer.secret_user or all(plain.values())):
             return (
                 f"{self.endpoint} relation with {app}: waiting for {app} to create "
                 f"database {wanted!r} and share its endpoints and login secret"
@@ -135,4 +139,5 @@ class DatabaseRequirer:
             tls=tls,
             tls_ca=tls_ca,
             relation_id=relation.id,
+            login={} if offer.secret_user else plain,
         )

@@ -19,16 +19,18 @@ logger = logging.getLogger(__name__)
 
 ENDPOINT = "s3-credentials"
 REQUESTED_SECRETS = ("access-key", "secret-key")
+LIB_VERSION = "1.0"  # the s3 v1 protocol this module speaks, as `{LIBAPI}.{LIBPATCH}`
 
 
 @dataclasses.dataclass
 class BucketRequest:
-    """What we write in our application databag."""
+    """What we write in our application databag (v1 requirers must say `lib-version`)."""
 
     bucket: str
     requested_secrets: list[str] = dataclasses.field(
         default_factory=lambda: list(REQUESTED_SECRETS), metadata={"alias": "requested-secrets"}
     )
+    lib_version: str = dataclasses.field(default=LIB_VERSION, metadata={"alias": "lib-version"})
 
 
 @dataclasses.dataclass
