@@ -96,14 +96,14 @@ class DatabaseRequirer:
 
     def databases(self) -> tuple[list[Database], list[str]]:
         """Every database ready to use, and what the others are waiting for."""
-        ready, waiting = [], []
-        for relation in self.relations:
-            found = self._database(relation)
-            if isinstance(found, str):
-                waiting.append(found)
-            else:
-                ready.append(found)
-        return ready, waiting
+        found = [database for _, database in self.lookups()]
+        return [d for d in found if not isinstance(d, str)], [
+            d for d in found if isinstance(d, str)
+        ]
+
+    def lookups(self) -> list[tuple[ops.Relation, Database | str]]:
+        """Each relation's database, or what it is waiting for."""
+        return [(relation, self._database(relation)) for relation in self.relations]
 
     def _database(self, relation: ops.Relation) -> Database | str:
         app = relation.app.name if relation.app else ""
