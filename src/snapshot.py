@@ -41,7 +41,10 @@ class Snapshot:
                 return error
             inputs = self._worker(config) if config.role is Role.WORKER else self._node(config)
             self._inputs = dataclasses.replace(
-                inputs, tracing_endpoint=self._charm.tracing.endpoint()
+                inputs,
+                tracing_endpoint=self._charm.tracing.endpoint(),
+                # Only read when a catalog needs the JVM to trust more CAs.
+                system_cas=system_cas() if inputs.catalogs.jvm_cas else "",
             )
         return self._inputs
 
@@ -108,18 +111,16 @@ class Snapshot:
             return NodeInputs(config, charm.model.name, charm.unit.name, cluster_problem=str(why))
         relation = charm.cluster.relation
         coordinator = relation.app.name if relation and relation.app else "coordinator"
-        catalog_set = catalogs.CatalogSet(
-            {
-                name: catalogs.Resolved(
-                    f"from {coordinator}",
-                    catalogs.ordered(dict(catalog.properties)),
-                    catalog.credentials,
-                    dict(catalog.files),
-                )
-                for name, catalog in sorted(offer.catalogs.items())
-            },
-            [],
-        )
+        resolved = {
+            name: catalogs.Resolved(
+                f"from {coordinator}",
+                catalogs.ordered(dict(catalog.properties)),
+                catalog.credentials,
+                dict(catalog.files),
+            )
+            for name, catalog in sorted(offer.catalogs.items())
+        }
+        catalog_set = catalogs.CatalogSet(resolved, [], catalogs.jvm_cas(resolved))
         cluster = Cluster(offer.environment, offer.discovery_uri, offer.shared_secret)
         return NodeInputs(
             config,
@@ -136,6 +137,20 @@ class Snapshot:
         pod = charm.unit.name.replace("/", "-")
         service = f"{charm.app.name}-endpoints.{charm.model.name}.svc.cluster.local"
         return f"http://{pod}.{service}:{HTTP_PORT}"
+
+
+def system_cas() -> str:
+    """The system's trusted CAs (PEM), which a JVM truststore of the charm's must keep."""
+    import ssl  # noqa: PLC0415
+
+    paths = ssl.get_default_verify_paths()
+    for path in (paths.cafile, paths.openssl_cafile):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as bundle:
+                return bundle.read()
+        except (OSError, TypeError):  # no such file, or no path at all
+            continue
+    return ""
 
 
 def _access(security: Security | list[str]) -> dict[str, Any]:

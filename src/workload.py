@@ -282,7 +282,7 @@ class Workload:
         return found
 
     def _differs(self, path: str, file: File, info: ops.pebble.FileInfo | None) -> bool:
-        content = file.content.encode()
+        content = file.data
         if info is None or info.permissions != file.mode or info.size != len(content):
             return True
         with self.container.pull(path, encoding=None) as current:

@@ -15,6 +15,8 @@ from typing import Any
 NAME = re.compile(r"[a-z][a-z0-9_]*")  # always fullmatch: `$` lets "\n" through
 # Files a catalog needs besides its .properties (CA certificates): never in the catalog folder.
 CERTS_DIR = "/etc/trino/certs"
+# A catalog file named <catalog>-jvm-ca.pem holds CAs the whole JVM must trust (core.truststore).
+JVM_TRUST_SUFFIX = "-jvm-ca.pem"
 CERT_FILE = re.compile(r"/etc/trino/certs/[a-z][a-z0-9_.-]*")
 PROPERTY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 RESERVED_NAMES = frozenset({"system"})
@@ -268,6 +270,19 @@ class CatalogSet:
 
     catalogs: dict[str, Resolved]
     problems: list[str]
+    # PEM CAs the whole JVM must trust for these catalogs (even while they have
+    # problems: the JVM's trust must not change with a refused catalog).
+    jvm_cas: str = ""
+
+
+def jvm_cas(catalogs: Mapping[str, Resolved]) -> str:
+    """The CAs the catalogs' `*-jvm-ca.pem` files ask the whole JVM to trust."""
+    return "".join(
+        content
+        for catalog in catalogs.values()
+        for path, content in sorted(catalog.files.items())
+        if path.endswith(JVM_TRUST_SUFFIX)
+    )
 
 
 def resolve(catalog: Catalog, secrets: Secrets) -> tuple[dict[str, str], list[str]]:
@@ -326,4 +341,4 @@ def catalog_set(
         resolved[name] = Resolved(
             catalog.source, ordered(properties), credentials, dict(catalog.files)
         )
-    return CatalogSet(catalogs={} if problems else resolved, problems=problems)
+    return CatalogSet({} if problems else resolved, problems, jvm_cas(resolved))

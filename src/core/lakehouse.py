@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from core.catalogs import NAME, RESERVED_NAMES, Catalog
+from core.catalogs import CERTS_DIR, JVM_TRUST_SUFFIX, NAME, RESERVED_NAMES, Catalog
 from core.databases import Database, ca_path, postgresql_url
 
 SOURCE = "metastore+s3-credentials"
@@ -50,6 +50,7 @@ class ObjectStorage:
     region: str = ""
     path: str = ""
     uri_style: str = ""  # "path" or "host"
+    ca_chain: str = ""  # PEM: the endpoint's own CA chain, which the JVM must then trust
 
     @property
     def warehouse(self) -> str:
@@ -106,6 +107,9 @@ def lakehouse_catalog(name: str, metastore: Database, storage: ObjectStorage) ->
     if storage.endpoint:
         properties["s3.endpoint"] = storage.endpoint
     files = {ca_path(name): metastore.tls_ca} if metastore.tls and metastore.tls_ca else {}
+    if storage.ca_chain:
+        # Trino's S3 client takes no CA of its own: the whole JVM trusts this one.
+        files[f"{CERTS_DIR}/{name}{JVM_TRUST_SUFFIX}"] = storage.ca_chain
     login = metastore.login_fields("iceberg.jdbc-catalog.")
     return Catalog(
         name=name,

@@ -9,9 +9,12 @@ would size its heap from the whole node.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
 import json
 import pathlib
+import struct
 
 import ops
 import pytest
@@ -285,6 +288,150 @@ class TestS3:
         assert data["lib-version"] == "1.0"
         assert json.loads(data["requested-secrets"]) == ["access-key", "secret-key"]
         assert data["bucket"] == "trino-k8s"
+
+
+OTHER_CA = (pathlib.Path(__file__).parent / "data" / "other-ca.pem").read_text()
+TRUST_FLAGS = [
+    "-Djavax.net.ssl.trustStore=/etc/trino/certs/jvm-truststore.jks",
+    "-Djavax.net.ssl.trustStoreType=JKS",
+    "-Djavax.net.ssl.trustStorePassword=changeit",
+]
+
+
+def jks_certificates(data: bytes) -> list[bytes]:
+    """The DER certificates of a JKS truststore, checking its format and integrity."""
+    magic, version, count = struct.unpack(">III", data[:12])
+    assert (magic, version) == (0xFEEDFEED, 2)
+    signed = "changeit".encode("utf-16-be") + b"Mighty Aphrodite" + data[:-20]
+    assert hashlib.sha1(signed).digest() == data[-20:]  # noqa: S324  (JKS says SHA-1)
+    offset, found = 12, []
+    for _ in range(count):
+        (tag,) = struct.unpack(">I", data[offset : offset + 4])
+        assert tag == 2  # a trusted certificate entry
+        (alias,) = struct.unpack(">H", data[offset + 4 : offset + 6])
+        offset += 6 + alias + 8
+        (kind,) = struct.unpack(">H", data[offset : offset + 2])
+        assert data[offset + 2 : offset + 2 + kind] == b"X.509"
+        offset += 2 + kind
+        (size,) = struct.unpack(">I", data[offset : offset + 4])
+        found.append(data[offset + 4 : offset + 4 + size])
+        offset += 4 + size
+    assert offset == len(data) - 20
+    return found
+
+
+def der(pem: str) -> bytes:
+    return base64.b64decode("".join(pem.strip().splitlines()[1:-1]))
+
+
+def lakehouse_with_s3(container, peers, **s3_data: str) -> tuple[testing.State, testing.Relation]:
+    user = testing.Secret(tracked_content={"username": "u", "password": "p"}, owner=None)
+    meta = testing.Relation(
+        "metastore",
+        remote_app_name="metastore-db",
+        remote_app_data={"database": "m", "endpoints": PG, "secret-user": user.id},
+    )
+    data = {**S3_PLAIN, **S3_KEYS, "endpoint": "https://minio.example:9000", **s3_data}
+    s3 = testing.Relation("s3-credentials", remote_app_name="minio", remote_app_data=data)
+    state = testing.State(
+        leader=True, containers={container}, relations={meta, s3, peers}, secrets={user}
+    )
+    return state, s3
+
+
+class TestS3EndpointWithItsOwnCa:
+    @pytest.mark.parametrize(
+        "chain",
+        [json.dumps([OTHER_CA]), json.dumps([base64.b64encode(OTHER_CA.encode()).decode()])],
+        ids=["pem", "base64"],
+    )
+    def test_the_jvm_trusts_the_providers_ca_and_the_systems(
+        self, ctx, container, etc, trino, peers, schema_calls, chain
+    ):
+        state, s3 = lakehouse_with_s3(container, peers, **{"tls-ca-chain": chain})
+
+        after = ctx.run(ctx.on.relation_changed(s3), state)
+
+        assert after.unit_status == testing.ActiveStatus()
+        assert jvm_lines(etc)[-3:] == TRUST_FLAGS
+        store = (etc / "certs" / "jvm-truststore.jks").read_bytes()
+        trusted = jks_certificates(store)
+        assert der(OTHER_CA) in trusted
+        assert len(trusted) > 1  # the system's CAs stay trusted
+        assert (etc / "certs" / "jvm-truststore.jks").stat().st_mode & 0o777 == 0o644
+
+    def test_the_same_chain_rewrites_and_restarts_nothing(
+        self, ctx, container, etc, trino, peers, schema_calls, pebble_calls
+    ):
+        state, s3 = lakehouse_with_s3(container, peers, **{"tls-ca-chain": json.dumps([OTHER_CA])})
+        state = ctx.run(ctx.on.relation_changed(s3), state)
+        before = {p: p.stat().st_mtime_ns for p in etc.rglob("*") if p.is_file()}
+        pebble_calls.restarts.clear()
+
+        ctx.run(ctx.on.update_status(), state)
+
+        assert {p: p.stat().st_mtime_ns for p in etc.rglob("*") if p.is_file()} == before
+        assert pebble_calls.restarts == []
+
+    def test_without_a_chain_the_jvm_keeps_its_own_truststore(
+        self, ctx, container, etc, trino, peers, schema_calls
+    ):
+        state, s3 = lakehouse_with_s3(container, peers)
+
+        ctx.run(ctx.on.relation_changed(s3), state)
+
+        assert "lakehouse" in catalog_files(etc)
+        assert not [line for line in jvm_lines(etc) if "trustStore" in line]
+        assert not (etc / "certs" / "jvm-truststore.jks").exists()
+
+    def test_a_chain_without_a_certificate_waits_naming_it(
+        self, ctx, container, etc, trino, peers, schema_calls
+    ):
+        state, s3 = lakehouse_with_s3(container, peers, **{"tls-ca-chain": '["not a cert"]'})
+
+        after = ctx.run(ctx.on.relation_changed(s3), state)
+
+        assert after.unit_status == testing.WaitingStatus(
+            "s3-credentials relation with minio: its tls-ca-chain holds no PEM certificate; "
+            "fix it on minio (`juju config minio tls-ca-chain=...`)"
+        )
+        assert catalog_files(etc) == {}
+
+    def test_a_worker_trusts_the_ca_its_coordinator_hands_over(self, container, etc, trino):
+        secret = testing.Secret({"shared-secret": "c2hhcmVk", "catalog-credentials": "{}"})
+        catalogs = {
+            "lakehouse": {
+                "properties": {"connector.name": "iceberg", "iceberg.catalog.type": "rest"},
+                "files": {"/etc/trino/certs/lakehouse-jvm-ca.pem": OTHER_CA},
+            }
+        }
+        coordinator = testing.Relation(
+            "trino-worker",
+            remote_app_name="trino",
+            remote_app_data={
+                "discovery-uri": json.dumps("http://trino-0.trino-endpoints.m.svc:8080"),
+                "environment": json.dumps("m"),
+                "catalogs": json.dumps(catalogs),
+                "settings": "{}",
+                "secret-id": json.dumps(secret.id),
+            },
+        )
+        worker = testing.Context(TrinoK8sCharm, app_name="trino-worker")
+
+        worker.run(
+            worker.on.relation_changed(coordinator),
+            testing.State(
+                containers={container},
+                relations={coordinator},
+                secrets={secret},
+                config={"charm-function": "worker"},
+            ),
+        )
+
+        assert jvm_lines(etc)[-3:] == TRUST_FLAGS
+        assert der(OTHER_CA) in jks_certificates(
+            (etc / "certs" / "jvm-truststore.jks").read_bytes()
+        )
 
 
 class TestPlainDatabaseLogin:
