@@ -111,6 +111,15 @@ class Snapshot:
             return NodeInputs(config, charm.model.name, charm.unit.name, cluster_problem=str(why))
         relation = charm.cluster.relation
         coordinator = relation.app.name if relation and relation.app else "coordinator"
+        # Checked like our own catalogs: a related app may not write outside our folders.
+        connectors = charm.workload.connectors() if offer.catalogs else catalogs.CONNECTORS
+        problems = [
+            f"catalog {name!r} from {coordinator}: {problem}"
+            for name, catalog in sorted(offer.catalogs.items())
+            for problem in catalogs.offered_problems(
+                name, catalog.properties, catalog.files, connectors
+            )
+        ]
         resolved = {
             name: catalogs.Resolved(
                 f"from {coordinator}",
@@ -119,8 +128,9 @@ class Snapshot:
                 dict(catalog.files),
             )
             for name, catalog in sorted(offer.catalogs.items())
+            if not problems
         }
-        catalog_set = catalogs.CatalogSet(resolved, [], catalogs.jvm_cas(resolved))
+        catalog_set = catalogs.CatalogSet(resolved, problems, catalogs.jvm_cas(resolved))
         cluster = Cluster(offer.environment, offer.discovery_uri, offer.shared_secret)
         return NodeInputs(
             config,

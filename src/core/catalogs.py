@@ -324,6 +324,22 @@ def admission_problems(
     return clashes + [f"catalog {catalog.name!r}: {problem}" for problem in own]
 
 
+def offered_problems(
+    name: str,
+    properties: Mapping[str, str],
+    files: Mapping[str, str],
+    connectors: Collection[str] = CONNECTORS,
+) -> list[str]:
+    """Why a catalog another node hands over (a coordinator's) may not be written here.
+
+    The same checks as for our own catalogs: a name, properties and files (only under
+    CERTS_DIR) Trino and this node can take, and a connector this node's image has.
+    """
+    others = {key: value for key, value in properties.items() if key != "connector.name"}
+    connector = str(properties.get("connector.name", ""))
+    return Catalog(name, connector, "", others, files=files).problems(connectors)
+
+
 def catalog_set(
     sources: Iterable[Iterable[Catalog]],
     secrets: Secrets,
