@@ -130,7 +130,8 @@ class Snapshot:
             for name, catalog in sorted(offer.catalogs.items())
             if not problems
         }
-        catalog_set = catalogs.CatalogSet(resolved, problems, catalogs.jvm_cas(resolved))
+        trusted = catalogs.jvm_cas(catalog.files for catalog in offer.catalogs.values())
+        catalog_set = catalogs.CatalogSet(resolved, problems, trusted)
         cluster = Cluster(offer.environment, offer.discovery_uri, offer.shared_secret)
         return NodeInputs(
             config,

@@ -275,12 +275,12 @@ class CatalogSet:
     jvm_cas: str = ""
 
 
-def jvm_cas(catalogs: Mapping[str, Resolved]) -> str:
+def jvm_cas(catalog_files: Iterable[Mapping[str, str]]) -> str:
     """The CAs the catalogs' `*-jvm-ca.pem` files ask the whole JVM to trust."""
     return "".join(
         content
-        for catalog in catalogs.values()
-        for path, content in sorted(catalog.files.items())
+        for files in catalog_files
+        for path, content in sorted(files.items())
         if path.endswith(JVM_TRUST_SUFFIX)
     )
 
@@ -357,4 +357,5 @@ def catalog_set(
         resolved[name] = Resolved(
             catalog.source, ordered(properties), credentials, dict(catalog.files)
         )
-    return CatalogSet({} if problems else resolved, problems, jvm_cas(resolved))
+    files = [catalog.files for catalog in resolved.values()]
+    return CatalogSet({} if problems else resolved, problems, jvm_cas(files))

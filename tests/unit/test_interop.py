@@ -401,7 +401,11 @@ class TestS3EndpointWithItsOwnCa:
         secret = testing.Secret({"shared-secret": "c2hhcmVk", "catalog-credentials": "{}"})
         catalogs = {
             "lakehouse": {
-                "properties": {"connector.name": "iceberg", "iceberg.catalog.type": "rest"},
+                "properties": {
+                    "connector.name": "iceberg",
+                    "iceberg.catalog.type": "rest",
+                    "iceberg.rest-catalog.uri": "https://rest.example",
+                },
                 "files": {"/etc/trino/certs/lakehouse-jvm-ca.pem": OTHER_CA},
             }
         }

@@ -75,6 +75,7 @@ VALID: dict[str, tuple[dict[str, str], dict[str, str]]] = {
                         "properties": {
                             "connector.name": "iceberg",
                             "iceberg.catalog.type": "rest",
+                            "iceberg.rest-catalog.uri": "https://rest.example",
                         },
                         "files": {"/etc/trino/certs/lake-jvm-ca.pem": CA},
                     }
