@@ -8,6 +8,7 @@ Nothing here writes: the charm's reconcile applies what the core decides.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -20,6 +21,8 @@ from core.plan import HTTP_PORT, Cluster, NodeInputs, Security, node_environment
 
 if TYPE_CHECKING:
     from charm import TrinoK8sCharm
+
+logger = logging.getLogger(__name__)
 
 Sources = list[list[catalogs.Catalog]]
 
@@ -161,6 +164,7 @@ def system_cas() -> str:
                 return bundle.read()
         except (OSError, TypeError):  # no such file, or no path at all
             continue
+    logger.warning("no system CA bundle: the JVM truststore holds only the catalogs' CAs")
     return ""
 
 

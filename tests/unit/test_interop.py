@@ -360,6 +360,20 @@ class TestS3EndpointWithItsOwnCa:
         assert len(trusted) > 1  # the system's CAs stay trusted
         assert (etc / "certs" / "jvm-truststore.jks").stat().st_mode & 0o777 == 0o644
 
+    def test_without_a_system_bundle_the_providers_ca_is_still_trusted(
+        self, ctx, container, etc, trino, peers, schema_calls, monkeypatch
+    ):
+        import ssl  # noqa: PLC0415
+
+        nowhere = ssl.DefaultVerifyPaths(None, None, "", "/nonexistent/ca.pem", "", "")
+        monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: nowhere)
+        state, s3 = lakehouse_with_s3(container, peers, **{"tls-ca-chain": json.dumps([OTHER_CA])})
+
+        ctx.run(ctx.on.relation_changed(s3), state)
+
+        store = (etc / "certs" / "jvm-truststore.jks").read_bytes()
+        assert jks_certificates(store) == [der(OTHER_CA)]
+
     def test_the_same_chain_rewrites_and_restarts_nothing(
         self, ctx, container, etc, trino, peers, schema_calls, pebble_calls
     ):
