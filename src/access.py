@@ -225,16 +225,24 @@ class Access:
             return Credentials(charm_password, f"https://{host}:{HTTPS_PORT}", ca=material.ca)
         return Credentials(charm_password, forwarded_https=True)
 
-    def publish(self, node: Security, catalogs: CatalogSet, serving: bool = True) -> None:
+    def publish(
+        self, node: Security, catalogs: CatalogSet, standby_for: str | None = None
+    ) -> None:
         """Ingress request and unit address; the leader also serves trino-catalog clients.
 
-        A unit that runs no Trino by design (a standby coordinator) gives the ingress
-        no address, so no client is ever routed to it.
+        A standby coordinator (``standby_for``: the unit that serves, empty until the
+        leader has said) runs no Trino by design. traefik needs a valid `host` from
+        every unit (one unit without it drops the application's routes), so a standby
+        names the serving coordinator's pod and gives no IP (gateway-api-integrator
+        routes to IPs): no client is routed to it. Until it knows the leader it can
+        only name itself, which beats taking every route down.
         """
         https = bool(node.keystore)
         app, model = self._model.app.name, self._model.name
         if self.ingress.relation is not None:
-            address = UnitAddress(host=self._pod_host(), ip=self._ip()) if serving else None
+            address = UnitAddress(host=self._pod_host(), ip=self._ip())
+            if standby_for is not None:
+                address = UnitAddress(host=self._pod_host(standby_for), ip="")
             self.ingress.publish(
                 IngressRequest(
                     name=app,
@@ -257,9 +265,10 @@ class Access:
         """
         return self.ingress.address() or f"{self._pod_host()}:{HTTPS_PORT if https else HTTP_PORT}"
 
-    def _pod_host(self) -> str:
-        """This unit's stable pod name, which its certificate covers."""
-        return unit_names(self._model.unit.name, self._model.app.name, self._model.name)[0]
+    def _pod_host(self, unit: str = "") -> str:
+        """A unit's (this one's) stable pod name, which its certificate covers."""
+        unit = unit or self._model.unit.name
+        return unit_names(unit, self._model.app.name, self._model.name)[0]
 
     def _ip(self) -> str:
         relation = self.ingress.relation

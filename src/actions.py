@@ -82,7 +82,11 @@ class Actions(ops.Object):
         sources, _ = self._charm.snapshot.catalog_sources()
         secrets, refused = juju_secrets.for_catalogs(self.model, [catalog])
         problems = catalogs.admission_problems(
-            catalog, [c for source in sources for c in source], secrets, refused
+            catalog,
+            [c for source in sources for c in source],
+            secrets,
+            refused,
+            self._charm.workload.connectors(),
         )
         if problems:
             event.fail("; ".join(problems))

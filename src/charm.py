@@ -17,7 +17,7 @@ from charms.trino_k8s.v0.trino_cluster import (
 )
 from core.config import CharmConfig, ConfigError, Role
 from core.observability import Topology, rule_files
-from core.plan import HTTP_PORT, HTTPS_PORT, SERVICE, NodeInputs, idle_reason, plan_node
+from core.plan import HTTP_PORT, HTTPS_PORT, SERVICE, NodeInputs, plan_node
 from core.rolling import termination_grace_seconds
 from relation_catalogs import ENDPOINTS as CATALOG_RELATIONS
 from relation_catalogs import RelationCatalogs
@@ -104,7 +104,10 @@ class TrinoK8sCharm(ops.CharmBase):
             logger.warning("not applying: %s", "; ".join(inputs.access_problems))
             return
         self.unit.set_ports(HTTP_PORT, *([HTTPS_PORT] if inputs.security.keystore else []))
-        self.access.publish(inputs.security, inputs.catalogs, serving=idle_reason(inputs) is None)
+        standby = inputs.config.role is not Role.WORKER and not inputs.leader
+        self.access.publish(
+            inputs.security, inputs.catalogs, inputs.leader_unit if standby else None
+        )
         self.restarts.credentials = self.access.credentials(inputs.security)
         for problem in inputs.catalogs.problems:
             logger.warning("keeping the current catalogs: %s", problem)

@@ -8,6 +8,7 @@ Nothing here writes: the charm's reconcile applies what the core decides.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -20,6 +21,8 @@ from core.plan import HTTP_PORT, Cluster, NodeInputs, Security, node_environment
 
 if TYPE_CHECKING:
     from charm import TrinoK8sCharm
+
+logger = logging.getLogger(__name__)
 
 Sources = list[list[catalogs.Catalog]]
 
@@ -41,7 +44,10 @@ class Snapshot:
                 return error
             inputs = self._worker(config) if config.role is Role.WORKER else self._node(config)
             self._inputs = dataclasses.replace(
-                inputs, tracing_endpoint=self._charm.tracing.endpoint()
+                inputs,
+                tracing_endpoint=self._charm.tracing.endpoint(),
+                # Only read when a catalog needs the JVM to trust more CAs.
+                system_cas=system_cas() if inputs.catalogs.jvm_cas else "",
             )
         return self._inputs
 
@@ -74,7 +80,8 @@ class Snapshot:
         charm = self._charm
         sources, problems = self.catalog_sources()
         secrets, refused = juju_secrets.for_catalogs(charm.model, [c for s in sources for c in s])
-        catalog_set = catalogs.catalog_set(sources, secrets, refused)
+        connectors = charm.workload.connectors() if any(sources) else catalogs.CONNECTORS
+        catalog_set = catalogs.catalog_set(sources, secrets, refused, connectors)
         if problems:
             catalog_set = catalogs.CatalogSet({}, problems + catalog_set.problems)
         leader = charm.unit.is_leader()
@@ -106,14 +113,16 @@ class Snapshot:
             return NodeInputs(config, charm.model.name, charm.unit.name, cluster_problem=str(why))
         relation = charm.cluster.relation
         coordinator = relation.app.name if relation and relation.app else "coordinator"
-        # Checked again with the coordinator's rules: a worker writes only what they allow.
+        # Checked again with the coordinator's rules (and this image's connectors): a
+        # worker writes only what they allow, and only under its own folders.
         shared = [
             catalogs.from_cluster(
                 name, f"from {coordinator}", catalog.properties, catalog.credentials, catalog.files
             )
             for name, catalog in offer.catalogs.items()
         ]
-        catalog_set = catalogs.catalog_set([shared], {})
+        connectors = charm.workload.connectors() if offer.catalogs else catalogs.CONNECTORS
+        catalog_set = catalogs.catalog_set([shared], {}, connectors=connectors)
         cluster = Cluster(offer.environment, offer.discovery_uri, offer.shared_secret)
         return NodeInputs(
             config,
@@ -130,6 +139,21 @@ class Snapshot:
         pod = charm.unit.name.replace("/", "-")
         service = f"{charm.app.name}-endpoints.{charm.model.name}.svc.cluster.local"
         return f"http://{pod}.{service}:{HTTP_PORT}"
+
+
+def system_cas() -> str:
+    """The system's trusted CAs (PEM), which a JVM truststore of the charm's must keep."""
+    import ssl  # noqa: PLC0415
+
+    paths = ssl.get_default_verify_paths()
+    for path in (paths.cafile, paths.openssl_cafile):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as bundle:
+                return bundle.read()
+        except (OSError, TypeError):  # no such file, or no path at all
+            continue
+    logger.warning("no system CA bundle: the JVM truststore holds only the catalogs' CAs")
+    return ""
 
 
 def _access(security: Security | list[str]) -> dict[str, Any]:

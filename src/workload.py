@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import ops
 
+from core.catalogs import CONNECTORS, connectors_in
 from core.observability import LOGGING_LAYER, logging_layer
 from core.plan import CHECK, ETC, HTTP_PORT, RELOADED_FILES, SERVICE, Plan
 
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 BASE_URL = f"http://localhost:{HTTP_PORT}"
 INFO_URL = f"{BASE_URL}/v1/info"
+PLUGIN_DIR = "/usr/lib/trino/plugin"  # one folder per plugin of the image
 # Juju mounts its Pebble into every workload container, with the socket beside it.
 PEBBLE = "/charm/bin/pebble"
 PEBBLE_SOCKET = "/charm/container/pebble.socket"
@@ -138,6 +140,23 @@ class Workload:
 
     def __init__(self, container: ops.Container):
         self.container = container
+        self._connectors: frozenset[str] | None = None
+
+    def connectors(self) -> frozenset[str]:
+        """The connectors the image ships (its plugin folders), read once a hook.
+
+        A custom image with more plugins gets them; Trino 483's fixed list stands in
+        only while the container cannot be read.
+        """
+        if self._connectors is None:
+            try:
+                found = self.container.list_files(PLUGIN_DIR)
+            except ops.pebble.Error as error:
+                logger.debug("cannot list %s, using Trino 483's connectors: %s", PLUGIN_DIR, error)
+                found = []
+            folders = [info.name for info in found if info.type == ops.pebble.FileType.DIRECTORY]
+            self._connectors = connectors_in(folders) if folders else CONNECTORS
+        return self._connectors
 
     def pending(self, plan: Plan) -> list[str]:
         """What differs from ``plan`` (paths, or "Pebble layer"); nothing is written."""
@@ -275,7 +294,7 @@ class Workload:
         return found
 
     def _differs(self, path: str, file: File, info: ops.pebble.FileInfo | None) -> bool:
-        content = file.content.encode()
+        content = file.data
         if info is None or info.permissions != file.mode or info.size != len(content):
             return True
         with self.container.pull(path, encoding=None) as current:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 # Patterns are used with fullmatch: `$` would also accept a trailing line break.
@@ -18,6 +18,8 @@ NAME = re.compile(r"[a-z][a-z0-9_]*")
 MAX_NAME_LENGTH = 128
 # Files a catalog needs besides its .properties (CA certificates): never in the catalog folder.
 CERTS_DIR = "/etc/trino/certs"
+# A catalog file named <catalog>-jvm-ca.pem holds CAs the whole JVM must trust (core.truststore).
+JVM_TRUST_SUFFIX = "-jvm-ca.pem"
 CERT_FILE = re.compile(r"/etc/trino/certs/[a-z][a-z0-9_.-]*")
 PROPERTY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 RESERVED_NAMES = frozenset({"system"})
@@ -29,16 +31,37 @@ ACTION_SOURCE = "action"  # add-catalog
 # Sources an operator writes; their secrets must be ones made for catalogs (see `resolve`).
 OPERATOR_SOURCES = frozenset({CONFIG_SOURCE, ACTION_SOURCE})
 
-# Connector plugins shipped in trinodb/trino:483 (its /usr/lib/trino/plugin).
+# Connectors of trinodb/trino:483, by the names their factories register. Only the
+# fallback: the image's own plugin folders (`connectors_in`) are the truth.
 CONNECTORS = frozenset(
     {
-        "bigquery", "blackhole", "cassandra", "clickhouse", "delta_lake", "druid",
-        "elasticsearch", "exasol", "faker", "google_sheets", "hive", "hudi", "iceberg",
+        "bigquery", "blackhole", "cassandra", "clickhouse", "delta_lake", "druid", "duckdb",
+        "elasticsearch", "exasol", "faker", "gsheets", "hive", "hudi", "iceberg",
         "ignite", "jmx", "kafka", "lakehouse", "loki", "mariadb", "memory", "mongodb",
         "mysql", "opensearch", "oracle", "pinot", "postgresql", "prometheus", "redis",
-        "redshift", "singlestore", "snowflake", "sqlserver", "tpcds", "tpch",
+        "redshift", "singlestore", "snowflake", "sqlserver", "tpcds", "tpch", "trino_thrift",
     }
 )  # fmt: skip
+# Plugin folders whose connector name is not the folder's name with `_` for `-`.
+_CONNECTOR_OF_FOLDER = {"google-sheets": "gsheets", "thrift": "trino_thrift"}
+# Plugin folders of Trino's server that hold no connector.
+_NOT_CONNECTORS = frozenset(
+    {
+        "ai-functions", "exchange-filesystem", "exchange-hdfs", "functions-python",
+        "geospatial", "ml", "opa", "openlineage", "password-authenticators", "ranger",
+        "resource-group-managers", "session-property-managers", "spooling-filesystem",
+        "teradata-functions",
+    }
+)  # fmt: skip
+
+
+def connectors_in(plugin_folders: Iterable[str]) -> frozenset[str]:
+    """The connector names of an image, from the folders under /usr/lib/trino/plugin."""
+    return frozenset(
+        _CONNECTOR_OF_FOLDER.get(folder, folder.replace("-", "_"))
+        for folder in plugin_folders
+        if folder not in _NOT_CONNECTORS and not folder.endswith("-event-listener")
+    )
 
 
 def name_problem(name: str) -> str | None:
@@ -58,7 +81,14 @@ def name_problem(name: str) -> str | None:
 def _iceberg_needs(properties: Mapping[str, str]) -> list[str]:
     kind = properties.get("iceberg.catalog.type", "")
     return {
-        "jdbc": ["iceberg.jdbc-catalog.connection-url", "iceberg.jdbc-catalog.catalog-name"],
+        # Trino 483's IcebergJdbcCatalogConfig: driver-class is @NotNull and
+        # default-warehouse-dir @NotEmpty.
+        "jdbc": [
+            "iceberg.jdbc-catalog.connection-url",
+            "iceberg.jdbc-catalog.catalog-name",
+            "iceberg.jdbc-catalog.driver-class",
+            "iceberg.jdbc-catalog.default-warehouse-dir",
+        ],
         "hive_metastore": ["hive.metastore.uri"],
         "rest": ["iceberg.rest-catalog.uri"],
     }.get(kind, [])
@@ -96,10 +126,13 @@ class Catalog:
     # Credentials a provider sent as plain relation data (property -> value):
     credentials: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
 
-    def problems(self) -> list[str]:
-        """Why Trino would refuse this catalog, each with the fix; empty if fine."""
+    def problems(self, connectors: Collection[str] = CONNECTORS) -> list[str]:
+        """Why Trino would refuse this catalog, each with the fix; empty if fine.
+
+        ``connectors``: the connector names the image has.
+        """
         found = [problem] if (problem := name_problem(self.name)) else []
-        if self.connector not in CONNECTORS:
+        if self.connector not in connectors:
             found.append(
                 f"connector {self.connector!r} is not in the Trino image; "
                 "use one of its plugins such as postgresql, iceberg or tpch"
@@ -122,7 +155,9 @@ class Catalog:
             found.append("a secret without secret-properties is unused: say which keys to use")
         if self.connector in REQUIRED:
             missing = [
-                name for name in REQUIRED[self.connector](self.properties) if name not in names
+                name
+                for name in REQUIRED[self.connector](self.properties)
+                if name not in names or not str(self.properties.get(name, "x")).strip()
             ]
             if missing:
                 found.append(f"the {self.connector} connector needs {', '.join(missing)}")
@@ -278,6 +313,19 @@ class CatalogSet:
 
     catalogs: dict[str, Resolved]
     problems: list[str]
+    # PEM CAs the whole JVM must trust for these catalogs (even while they have
+    # problems: the JVM's trust must not change with a refused catalog).
+    jvm_cas: str = ""
+
+
+def jvm_cas(catalog_files: Iterable[Mapping[str, str]]) -> str:
+    """The CAs the catalogs' `*-jvm-ca.pem` files ask the whole JVM to trust."""
+    return "".join(
+        content
+        for files in catalog_files
+        for path, content in sorted(files.items())
+        if path.endswith(JVM_TRUST_SUFFIX)
+    )
 
 
 def resolve(
@@ -327,7 +375,11 @@ def ordered(properties: Mapping[str, str]) -> dict[str, str]:
 
 
 def admission_problems(
-    catalog: Catalog, others: Iterable[Catalog], secrets: Secrets, refused: Refused | None = None
+    catalog: Catalog,
+    others: Iterable[Catalog],
+    secrets: Secrets,
+    refused: Refused | None = None,
+    connectors: Collection[str] = CONNECTORS,
 ) -> list[str]:
     """Why a catalog may not join the others (from other sources); empty if it may."""
     clashes = [
@@ -335,12 +387,15 @@ def admission_problems(
         for other in others
         if other.name == catalog.name and other.source != catalog.source
     ]
-    own = [*catalog.problems(), *resolve(catalog, secrets, refused)[1]]
+    own = [*catalog.problems(connectors), *resolve(catalog, secrets, refused)[1]]
     return clashes + [f"catalog {catalog.name!r}: {problem}" for problem in own]
 
 
 def catalog_set(
-    sources: Iterable[Iterable[Catalog]], secrets: Secrets, refused: Refused | None = None
+    sources: Iterable[Iterable[Catalog]],
+    secrets: Secrets,
+    refused: Refused | None = None,
+    connectors: Collection[str] = CONNECTORS,
 ) -> CatalogSet:
     """Merge, check and resolve every catalog; any problem keeps the last good set."""
     merged, clashes = merge(sources)
@@ -348,10 +403,11 @@ def catalog_set(
     resolved = {}
     for name, catalog in sorted(merged.items()):
         properties, secret_problems = resolve(catalog, secrets, refused)
-        for problem in [*catalog.problems(), *secret_problems]:
+        for problem in [*catalog.problems(connectors), *secret_problems]:
             problems.append(f"catalog {name!r} ({catalog.source}): {problem}")
         credentials = frozenset(catalog.secret_properties) | frozenset(catalog.credentials)
         resolved[name] = Resolved(
             catalog.source, ordered(properties), credentials, dict(catalog.files)
         )
-    return CatalogSet(catalogs={} if problems else resolved, problems=problems)
+    files = [catalog.files for catalog in resolved.values()]
+    return CatalogSet({} if problems else resolved, problems, jvm_cas(files))

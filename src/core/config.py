@@ -13,10 +13,11 @@ import re
 
 from core import jvm, sizes
 
-_DISCOVERY_URI = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?")
+_DISCOVERY_URI = re.compile(r"https?://[A-Za-z0-9.-]+(?::([0-9]{1,5}))?/?")
 HEAP_HEADROOM = 0.3  # Trino's default memory.heap-headroom-per-node: 30% of the heap
 HEAP_PERCENTAGE_RANGE = (50, 90)
 LOG_LEVELS = ("debug", "info", "warn", "error")
+MAX_PORT = 65535
 
 
 class Role(str, enum.Enum):
@@ -83,7 +84,15 @@ class CharmConfig:
     @property
     def jvm_flags(self) -> list[str]:
         """The jvm.config lines."""
-        return jvm.flags(self.heap_percentage, self.additional_jvm_options)
+        return jvm.flags(
+            self.heap_percentage, self.additional_jvm_options, *self._memory_limit_and_request()
+        )
+
+    def _memory_limit_and_request(self) -> tuple[float | None, float | None]:
+        return (
+            sizes.k8s_quantity(self.workload_memory_limit.strip()),
+            sizes.k8s_quantity(self.workload_memory_request.strip()),
+        )
 
     @property
     def resources(self) -> dict[str, dict[str, str]]:
@@ -140,11 +149,12 @@ class CharmConfig:
 
     def _resource_problems(self):
         uri = self.discovery_uri.strip()
-        if uri and not _DISCOVERY_URI.fullmatch(uri):
+        match = _DISCOVERY_URI.fullmatch(uri)
+        if uri and not (match and 0 < int(match[1] or 80) <= MAX_PORT):
             yield Problem(
                 "discovery-uri",
-                f"{uri!r} is not an http(s) URL with a host such as "
-                "http://trino-0.trino-endpoints.lake.svc.cluster.local:8080",
+                f"{uri!r} is not an http(s) URL with a host (and a port up to {MAX_PORT}) "
+                "such as http://trino-0.trino-endpoints.lake.svc.cluster.local:8080",
             )
         for option, value, kind in (
             ("workload-memory-limit", self.workload_memory_limit, "memory"),
@@ -173,6 +183,72 @@ class CharmConfig:
         return share if share is not None and 0 < share <= 100 else None  # noqa: PLR2004
 
     def _memory_problems(self) -> list[Problem]:
+        """Cross-option memory checks: the heap first, then what must fit in it."""
+        return self._heap_problems() or self._per_node_problems()
+
+    def _heap_source(self) -> tuple[str, str]:
+        """Which option sets the heap, and how it says so (for messages)."""
+        mine = {jvm.flag_name(flag): flag for flag in self.additional_jvm_options.split()}
+        limit, request = self._memory_limit_and_request()
+        if "-Xmx" in mine:
+            return "additional-jvm-options", f"set by {mine['-Xmx']}"
+        if limit:
+            flag = mine.get("-XX:MaxRAMPercentage")
+            option = "additional-jvm-options" if flag else "workload-memory-limit"
+            percent = flag.partition("=")[2] if flag else self.heap_percentage
+            return (
+                option,
+                f"{percent}% of workload-memory-limit {self.workload_memory_limit.strip()}",
+            )
+        if request:
+            share = f"{self.heap_percentage}% of workload-memory-request"
+            return "workload-memory-request", f"{share} {self.workload_memory_request.strip()}"
+        return "workload-memory-limit", "the default heap without workload-memory-limit"
+
+    def _heap_problems(self) -> list[Problem]:
+        """Heaps the JVM refuses, or Trino cannot start in, or the container cannot hold."""
+        mine = {jvm.flag_name(flag): flag for flag in self.additional_jvm_options.split()}
+        limit, _ = self._memory_limit_and_request()
+        shares = [mine[name] for name in jvm.PERCENTAGE_FLAGS if name in mine]
+        if shares and not limit and "-Xmx" not in mine:
+            return [
+                Problem(
+                    "additional-jvm-options",
+                    f"{shares[0]} without workload-memory-limit is a share of the whole "
+                    "node's memory; set workload-memory-limit, or give -Xmx instead",
+                )
+            ]
+        heap = jvm.heap_bytes(self.jvm_flags, limit) or 0
+        option, source = self._heap_source()
+        if heap < jvm.MIN_HEAP:
+            return [
+                Problem(
+                    option,
+                    f"the heap would be {sizes.human(heap)} ({source}); Trino needs at least "
+                    f"{sizes.human(jvm.MIN_HEAP)}: give it more memory",
+                )
+            ]
+        if limit and heap > limit:
+            return [
+                Problem(
+                    "additional-jvm-options",
+                    f"the heap {sizes.human(heap)} ({source}) is more than "
+                    f"workload-memory-limit {self.workload_memory_limit.strip()}: Kubernetes "
+                    "would kill the container; lower -Xmx or raise the limit",
+                )
+            ]
+        initial = jvm.initial_heap_bytes(self.jvm_flags)
+        if initial and initial > heap:
+            return [
+                Problem(
+                    "additional-jvm-options",
+                    f"{mine.get('-Xms')} is more than the heap {sizes.human(heap)} ({source}); "
+                    "the JVM refuses to start: lower -Xms",
+                )
+            ]
+        return []
+
+    def _per_node_problems(self) -> list[Problem]:
         """Trino refuses to start unless per-node query memory + headroom fit the heap."""
         if not self.query_max_memory_per_node.strip():
             return []
@@ -189,25 +265,15 @@ class CharmConfig:
                 ]
             return []
         per_node = sizes.trino_size(self.query_max_memory_per_node.strip()) or 0
-        limit = sizes.k8s_quantity(self.workload_memory_limit.strip())
-        heap = jvm.heap_bytes(self.jvm_flags, limit)
-        if heap is None:
-            return []  # no memory limit: the heap depends on the node, nothing to check
+        heap = jvm.heap_bytes(self.jvm_flags, self._memory_limit_and_request()[0]) or 0
         if per_node + HEAP_HEADROOM * heap > heap:
-            flags = {jvm.flag_name(flag): flag for flag in self.jvm_flags}
-            source = (
-                f"set by {flags['-Xmx']}"
-                if "-Xmx" in flags
-                else f"{flags['-XX:MaxRAMPercentage'].partition('=')[2]}% of "
-                f"workload-memory-limit {self.workload_memory_limit.strip()}"
-            )
             return [
                 Problem(
                     "query-max-memory-per-node",
                     f"{self.query_max_memory_per_node.strip()} plus Trino's heap headroom "
                     f"{sizes.human(HEAP_HEADROOM * heap)} exceeds the heap {sizes.human(heap)} "
-                    f"({source}); use at most {sizes.human((1 - HEAP_HEADROOM) * heap)} "
-                    "or give Trino more memory",
+                    f"({self._heap_source()[1]}); use at most "
+                    f"{sizes.human((1 - HEAP_HEADROOM) * heap)} or give Trino more memory",
                 )
             ]
         return []

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
 from core.catalogs import CERTS_DIR, Catalog
@@ -43,10 +45,19 @@ class Database:
     app: str  # the remote application
     name: str  # the database
     hosts: tuple[str, ...]  # host:port, primary first
-    user_secret: str  # the Juju secret with username and password
+    user_secret: str  # the Juju secret with username and password; empty: `login` has them
     tls: bool = False
     tls_ca: str = ""  # PEM, when the provider gave one
     relation_id: int = 0  # a new relation may mean a new, empty database
+    # username and password, when an older provider sent them as plain relation data
+    login: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+
+    def login_fields(self, prefix: str = "") -> dict[str, Any]:
+        """The Catalog fields that log in: the secret and its keys, or the plain login."""
+        names = {f"{prefix}{prop}": key for prop, key in LOGIN.items()}
+        if self.user_secret:
+            return {"secret": self.user_secret, "secret_properties": names}
+        return {"credentials": {prop: self.login.get(key, "") for prop, key in names.items()}}
 
     @property
     def host(self) -> str:
@@ -111,7 +122,6 @@ def database_catalog(database: Database) -> Catalog:
         connector="mysql" if database.endpoint == "mysql" else "postgresql",
         source=f"{database.endpoint}:{database.app}",
         properties={"connection-url": url},
-        secret=database.user_secret,
-        secret_properties=dict(LOGIN),
         files=files,
+        **database.login_fields(),
     )

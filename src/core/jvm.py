@@ -8,7 +8,9 @@ from core import sizes
 
 # Trino's recommended starting point (docs: installation/deployment, jvm.config).
 # The heap flags are added from `heap-percentage`: a percentage of the container
-# limit follows the limit when it changes, where a fixed -Xmx would not.
+# limit follows the limit when it changes, where a fixed -Xmx would not. Without a
+# limit a percentage would be of the whole node's memory, so the heap is then a fixed
+# -Xmx: `heap-percentage` of the memory request, or DEFAULT_HEAP without one.
 RECOMMENDED_FLAGS = (
     "-server",
     "-XX:G1HeapRegionSize=32M",
@@ -46,9 +48,23 @@ CODE_OPTIONS = frozenset(
     }
 )  # fmt: skip
 
-_XX = re.compile(r"^-XX:[+-]?([A-Za-z0-9_]+)")
-_SYSTEM_PROPERTY = re.compile(r"^-D([^=]+)")
-_X_SIZE = re.compile(r"^-X(ms|mx|ss|mn)")
+DEFAULT_HEAP = 2 * 2**30  # no memory limit nor request: a bounded heap, not a share of the node
+MIN_HEAP = 512 * 2**20  # the smallest heap the charm lets Trino start with
+PERCENTAGE_FLAGS = ("-XX:MaxRAMPercentage", "-XX:InitialRAMPercentage", "-XX:MinRAMPercentage")
+# -XX flags whose value is a size (the JVM refuses anything else at start).
+SIZE_FLAGS = frozenset(
+    f"-XX:{name}"
+    for name in (
+        "CompressedClassSpaceSize", "G1HeapRegionSize", "InitialCodeCacheSize",
+        "InitialHeapSize", "MaxDirectMemorySize", "MaxHeapSize", "MaxMetaspaceSize",
+        "MaxNewSize", "MetaspaceSize", "MinHeapSize", "NewSize", "ReservedCodeCacheSize",
+        "ThreadStackSize",
+    )
+)  # fmt: skip
+
+_XX = re.compile(r"-XX:[+-]?([A-Za-z0-9_]+)")
+_SYSTEM_PROPERTY = re.compile(r"-D([^=]+)")
+_X_SIZE = re.compile(r"-X(ms|mx|ss|mn)")
 
 
 def flag_name(flag: str) -> str:
@@ -58,13 +74,31 @@ def flag_name(flag: str) -> str:
     is ``-Da``; ``-Xmx4g`` is ``-Xmx``. Anything else is only the same as itself.
     """
     for pattern, prefix in ((_XX, "-XX:"), (_SYSTEM_PROPERTY, "-D"), (_X_SIZE, "-X")):
-        match = pattern.match(flag)
+        match = pattern.match(flag)  # a prefix: the value follows
         if match:
             return prefix + match[1]
     return flag
 
 
-def flags(heap_percentage: int, additional: str) -> list[str]:
+def heap_flags(
+    heap_percentage: int, memory_limit: float | None, memory_request: float | None = None
+) -> list[str]:
+    """The default heap: a share of the limit, else of the request, else DEFAULT_HEAP."""
+    if memory_limit:
+        return [
+            f"-XX:InitialRAMPercentage={heap_percentage}",
+            f"-XX:MaxRAMPercentage={heap_percentage}",
+        ]
+    heap = memory_request * heap_percentage / 100 if memory_request else DEFAULT_HEAP
+    return [f"-Xmx{int(heap) // 2**20}m"]
+
+
+def flags(
+    heap_percentage: int,
+    additional: str,
+    memory_limit: float | None = None,
+    memory_request: float | None = None,
+) -> list[str]:
     """The final flag list: recommended, heap, then the operator's flags.
 
     An operator flag takes the place of the default of the same name, so the
@@ -72,8 +106,7 @@ def flags(heap_percentage: int, additional: str) -> list[str]:
     """
     defaults = [
         *RECOMMENDED_FLAGS[:1],
-        f"-XX:InitialRAMPercentage={heap_percentage}",
-        f"-XX:MaxRAMPercentage={heap_percentage}",
+        *heap_flags(heap_percentage, memory_limit, memory_request),
         *RECOMMENDED_FLAGS[1:],
     ]
     merged = {flag_name(flag): flag for flag in defaults}
@@ -82,11 +115,8 @@ def flags(heap_percentage: int, additional: str) -> list[str]:
     return list(merged.values())
 
 
-def flag_problem(flag: str) -> str | None:
-    """Why the JVM (or the heap arithmetic) would refuse ``flag``, if it would."""
-    if not flag.startswith("-"):
-        return f"{flag!r} is not a JVM flag (flags start with '-')"
-    name = flag_name(flag)
+def _refused(flag: str, name: str) -> str | None:
+    """Why the charm never passes ``flag`` on: it runs code, or undoes a setting it writes."""
     option = re.split(r"[:=/]", flag, maxsplit=1)[0]
     if name in CODE_OPTIONS or option in CODE_OPTIONS or flag.startswith("-Xrun"):
         return f"{flag!r} runs code or commands the charm does not control; remove it"
@@ -96,12 +126,25 @@ def flag_problem(flag: str) -> str | None:
             f"{flag!r} would override {owned}, a Trino setting the charm manages "
             "(JVM system properties win over its files); remove it"
         )
-    if name in ("-XX:MaxRAMPercentage", "-XX:InitialRAMPercentage"):
-        value = flag.partition("=")[2]
+    return None
+
+
+def flag_problem(flag: str) -> str | None:
+    """Why the JVM (or the heap arithmetic) would refuse ``flag``, if it would."""
+    if not flag.startswith("-"):
+        return f"{flag!r} is not a JVM flag (flags start with '-')"
+    name = flag_name(flag)
+    refused = _refused(flag, name)
+    if refused:
+        return refused
+    value = flag.partition("=")[2]
+    if name in PERCENTAGE_FLAGS:
         if sizes.percentage(value + "%") is None or not 0 < float(value) <= 100:  # noqa: PLR2004
             return f"{flag!r} needs a percentage between 0 and 100"
     if name in ("-Xmx", "-Xms", "-Xss", "-Xmn") and not sizes.jvm_size(flag[4:]):
         return f"{flag!r} needs a size such as {name}8g"
+    if name in SIZE_FLAGS and not sizes.jvm_size(value):
+        return f"{flag!r} needs a size such as {name}=512m"
     return None
 
 
@@ -113,6 +156,12 @@ def heap_bytes(jvm_flags: list[str], memory_limit: float | None) -> float | None
     by_name = {flag_name(flag): flag for flag in jvm_flags}
     if "-Xmx" in by_name:
         return sizes.jvm_size(by_name["-Xmx"][4:])
-    if memory_limit is None:
+    if memory_limit is None or "-XX:MaxRAMPercentage" not in by_name:
         return None
     return memory_limit * float(by_name["-XX:MaxRAMPercentage"].partition("=")[2]) / 100
+
+
+def initial_heap_bytes(jvm_flags: list[str]) -> int | None:
+    """The initial heap an explicit ``-Xms`` asks for."""
+    by_name = {flag_name(flag): flag for flag in jvm_flags}
+    return sizes.jvm_size(by_name["-Xms"][4:]) if "-Xms" in by_name else None

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from core.catalogs import MAX_NAME_LENGTH, Catalog, name_problem
-from core.databases import LOGIN, Database, ca_path, postgresql_url
+from core.catalogs import CERTS_DIR, JVM_TRUST_SUFFIX, MAX_NAME_LENGTH, Catalog, name_problem
+from core.databases import Database, ca_path, postgresql_url
 
 SOURCE = "metastore+s3-credentials"
 DEFAULT_NAME = "lakehouse"
@@ -50,6 +50,7 @@ class ObjectStorage:
     region: str = ""
     path: str = ""
     uri_style: str = ""  # "path" or "host"
+    ca_chain: str = ""  # PEM: the endpoint's own CA chain, which the JVM must then trust
 
     @property
     def warehouse(self) -> str:
@@ -107,15 +108,20 @@ def lakehouse_catalog(name: str, metastore: Database, storage: ObjectStorage) ->
     if storage.endpoint:
         properties["s3.endpoint"] = storage.endpoint
     files = {ca_path(name): metastore.tls_ca} if metastore.tls and metastore.tls_ca else {}
+    if storage.ca_chain:
+        # Trino's S3 client takes no CA of its own: the whole JVM trusts this one.
+        files[f"{CERTS_DIR}/{name}{JVM_TRUST_SUFFIX}"] = storage.ca_chain
+    login = metastore.login_fields("iceberg.jdbc-catalog.")
     return Catalog(
         name=name,
         connector="iceberg",
         source=SOURCE,
         properties=properties,
-        secret=metastore.user_secret,
-        secret_properties={f"iceberg.jdbc-catalog.{prop}": key for prop, key in LOGIN.items()},
+        secret=login.get("secret", ""),
+        secret_properties=login.get("secret_properties", {}),
         files=files,
         credentials={
+            **login.get("credentials", {}),
             "s3.aws-access-key": storage.access_key,
             "s3.aws-secret-key": storage.secret_key,
         },

@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+from core import truststore
 from core.catalogs import CERTS_DIR, CatalogSet
 from core.config import CharmConfig, Role
 from core.observability import JMX_OBJECT_NAMES, METRICS_USER, tracing_properties
@@ -79,6 +80,8 @@ class NodeInputs:
     leader: bool = True
     leader_unit: str = ""
     tracing_endpoint: str = ""  # OTLP gRPC receiver from the tracing relation; empty: off
+    # The system's CAs (PEM): a truststore that adds the catalogs' CAs keeps them.
+    system_cas: str = dataclasses.field(default="", repr=False)
     security: Security = dataclasses.field(default_factory=Security)
     # Operator input about access that must be fixed before anything is applied.
     access_problems: tuple[str, ...] = ()
@@ -88,8 +91,13 @@ class NodeInputs:
 class File:
     """A file the charm owns in the workload container."""
 
-    content: str
+    content: str | bytes  # bytes: a binary file (the JVM truststore)
     mode: int = PUBLIC
+
+    @property
+    def data(self) -> bytes:
+        """The file's bytes."""
+        return self.content.encode() if isinstance(self.content, str) else self.content
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,7 +208,10 @@ def plan_node(inputs: NodeInputs) -> Plan:
             node_id=node_id(inputs.unit_name),
             data_dir=DATA_DIR,
         ),
-        f"{ETC}/jvm.config": render("jvm.config", flags=config.jvm_flags),
+        f"{ETC}/jvm.config": render(
+            "jvm.config",
+            flags=[*config.jvm_flags, *(truststore.FLAGS if inputs.catalogs.jvm_cas else ())],
+        ),
         f"{ETC}/config.properties": render(
             "config.properties",
             coordinator=coordinator,
@@ -234,6 +245,9 @@ def plan_node(inputs: NodeInputs) -> Plan:
     # config.properties holds the cluster's shared secret.
     plan_files[f"{ETC}/config.properties"] = File(files[f"{ETC}/config.properties"], mode=SECRET)
     plan_files.update(_security_files(inputs.security))
+    if inputs.catalogs.jvm_cas:
+        ders = truststore.certificates(inputs.catalogs.jvm_cas + inputs.system_cas)
+        plan_files[truststore.TRUSTSTORE] = File(truststore.jks(ders))
     if inputs.catalogs.problems:
         # Keep whatever catalog files are in place: the last good set.
         return Plan(files=plan_files, layer=pebble_layer(), exclusive_dirs=())

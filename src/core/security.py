@@ -20,6 +20,8 @@ USERS_KEY = "users"
 BCRYPT_COST = 10
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (bcrypt 5 refuses) longer passwords
 _USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*")  # fullmatch: `$` lets a "\n" through
+# Sections of Trino's file access control where no section means "allow all".
+_ALLOW_ALL_WHEN_ABSENT = ("catalogs",)
 
 
 class AccessInputError(ValueError):
@@ -156,6 +158,11 @@ def operator_rules(text: str) -> dict[str, Any]:
             f"{RULES_OPTION}: must be a JSON object of rule lists, e.g. "
             '{"catalogs": [{"user": "alice", "catalog": "sales", "allow": "all"}]}'
         )
+    from core.rules import problem  # noqa: PLC0415  (only hooks with operator rules)
+
+    refused = problem(rules)
+    if refused:
+        raise AccessInputError(f"{RULES_OPTION}: {refused} (as Trino reads rules.json)")
     return rules
 
 

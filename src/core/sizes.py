@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 
-_TRINO_SIZE = re.compile(r"^(\d+(?:\.\d+)?)(B|kB|MB|GB|TB|PB)$")
+_TRINO_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(B|kB|MB|GB|TB|PB)")
 _TRINO_SIZE_UNITS = {"B": 0, "kB": 1, "MB": 2, "GB": 3, "TB": 4, "PB": 5}
-_TRINO_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h|d)$")
-_PERCENT = re.compile(r"^(\d+(?:\.\d+)?)%$")
-_K8S_QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
+_TRINO_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h|d)")
+_PERCENT = re.compile(r"([0-9]+(?:\.[0-9]+)?)%")
+_K8S_QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?")
 _K8S_FACTORS = {
     None: 1,
     "m": 1e-3,
@@ -31,13 +31,13 @@ _K8S_FACTORS = {
     "Pi": 2**50,
     "Ei": 2**60,
 }
-_JVM_SIZE = re.compile(r"^(\d+)([kKmMgGtT]?)$")
+_JVM_SIZE = re.compile(r"([0-9]+)([kKmMgGtT]?)")
 _JVM_FACTORS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
 def trino_size(text: str) -> int | None:
     """Bytes in a Trino data size such as ``20GB`` (units are powers of 1024)."""
-    match = _TRINO_SIZE.match(text)
+    match = _TRINO_SIZE.fullmatch(text)
     if not match:
         return None
     return int(float(match[1]) * 1024 ** _TRINO_SIZE_UNITS[match[2]])
@@ -50,24 +50,24 @@ _DURATION_SECONDS = {
 
 def trino_duration_ok(text: str) -> bool:
     """Whether Trino accepts ``text`` as a duration (``90s``, ``2m``, ``1.5h``)."""
-    return _TRINO_DURATION.match(text) is not None
+    return _TRINO_DURATION.fullmatch(text) is not None
 
 
 def trino_duration_seconds(text: str) -> float | None:
     """Seconds in a Trino duration (``2m`` is 120)."""
-    match = _TRINO_DURATION.match(text)
+    match = _TRINO_DURATION.fullmatch(text)
     return float(match[1]) * _DURATION_SECONDS[match[2]] if match else None
 
 
 def percentage(text: str) -> float | None:
     """The number in ``30%``."""
-    match = _PERCENT.match(text)
+    match = _PERCENT.fullmatch(text)
     return float(match[1]) if match else None
 
 
 def k8s_quantity(text: str) -> float | None:
     """The value of a Kubernetes quantity: bytes for memory, cores for CPU."""
-    match = _K8S_QUANTITY.match(text)
+    match = _K8S_QUANTITY.fullmatch(text)
     if not match:
         return None
     return float(match[1]) * _K8S_FACTORS[match[2]]
@@ -75,7 +75,7 @@ def k8s_quantity(text: str) -> float | None:
 
 def jvm_size(text: str) -> int | None:
     """Bytes in a JVM size argument such as the ``8g`` of ``-Xmx8g``."""
-    match = _JVM_SIZE.match(text)
+    match = _JVM_SIZE.fullmatch(text)
     if not match:
         return None
     return int(match[1]) * _JVM_FACTORS[match[2].lower()]

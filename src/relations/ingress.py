@@ -49,7 +49,7 @@ class IngressRequest:
 
 @dataclasses.dataclass(frozen=True)
 class UnitAddress:
-    """Where a unit is reached."""
+    """Where a unit's share of the clients goes (``ip`` empty: none is given)."""
 
     host: str
     ip: str
@@ -67,19 +67,21 @@ class IngressRequirer:
         """The ingress relation, if there is one."""
         return self._model.get_relation(self._endpoint)
 
-    def publish(self, request: IngressRequest, address: UnitAddress | None) -> None:
-        """Write our request (leader) and this unit's address (None: withdraw it)."""
+    def publish(self, request: IngressRequest, address: UnitAddress) -> None:
+        """Write our request (leader) and this unit's address.
+
+        traefik validates every unit's databag and drops all of the application's
+        routes when one has no `host`, so a unit never withdraws its `host`.
+        """
         relation = self.relation
         if relation is None:
             return
         if self._model.unit.is_leader():
             _write(relation.data[self._model.app], dataclasses.asdict(request))
         unit_data = relation.data[self._model.unit]
-        if address is not None:
-            _write(unit_data, dataclasses.asdict(address))
-        else:
-            for key in ("host", "ip"):
-                unit_data.pop(key, None)
+        _write(unit_data, {"host": address.host, **({"ip": address.ip} if address.ip else {})})
+        if not address.ip:
+            unit_data.pop("ip", None)
 
     def url(self) -> str:
         """The URL the provider gives clients, or empty until it gave a usable one."""

@@ -48,6 +48,9 @@ class DatabaseOffer:
     version: str = ""
     secret_user: str = key("secret-user")
     secret_tls: str = key("secret-tls")
+    # Older providers send the login as plain data instead of `secret-user`.
+    username: str = ""
+    password: str = dataclasses.field(default="", repr=False)
 
 
 def encode(value: Any) -> str:
@@ -103,13 +106,16 @@ class DatabaseRequirer:
     def databases(self) -> tuple[list[Database], list[str], list[str]]:
         """Every database ready to use, what the others wait for, and what they sent wrong."""
         ready, waiting, refused = [], [], []
-        for relation in self.relations:
-            found = self._database(relation)
+        for _, found in self.lookups():
             if isinstance(found, Database):
                 ready.append(found)
             else:
                 (refused if found.refused else waiting).append(found.message)
         return ready, waiting, refused
+
+    def lookups(self) -> list[tuple[ops.Relation, Database | NotReady]]:
+        """Each relation's database, or why it gives none yet."""
+        return [(relation, self._database(relation)) for relation in self.relations]
 
     def _database(self, relation: ops.Relation) -> Database | NotReady:
         app = relation.app.name if relation.app else ""
@@ -120,7 +126,8 @@ class DatabaseRequirer:
             logger.warning("unreadable %s relation data from %s: %s", self.endpoint, app, error)
             offer = DatabaseOffer()
         hosts = tuple(host.strip() for host in offer.endpoints.split(",") if host.strip())
-        if not hosts or not offer.secret_user:
+        plain = {"username": offer.username, "password": offer.password}
+        if not hosts or not (offer.secret_user or all(plain.values())):
             return NotReady(
                 f"{self.endpoint} relation with {app}: waiting for {app} to create "
                 f"database {wanted!r} and share its endpoints and login secret"
@@ -153,4 +160,5 @@ class DatabaseRequirer:
             tls=tls,
             tls_ca=tls_ca,
             relation_id=relation.id,
+            login={} if offer.secret_user else plain,
         )

@@ -7,11 +7,14 @@ the charm gets one `ObjectStorage`.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 import logging
 
 import ops
 
+from core import truststore
 from core.lakehouse import ObjectStorage
 from relations.postgresql_client import key, save_if_changed
 
@@ -19,21 +22,23 @@ logger = logging.getLogger(__name__)
 
 ENDPOINT = "s3-credentials"
 REQUESTED_SECRETS = ("access-key", "secret-key")
+LIB_VERSION = "1.0"  # the s3 v1 protocol this module speaks, as `{LIBAPI}.{LIBPATCH}`
 
 
 @dataclasses.dataclass
 class BucketRequest:
-    """What we write in our application databag."""
+    """What we write in our application databag (v1 requirers must say `lib-version`)."""
 
     bucket: str
     requested_secrets: list[str] = dataclasses.field(
         default_factory=lambda: list(REQUESTED_SECRETS), metadata={"alias": "requested-secrets"}
     )
+    lib_version: str = dataclasses.field(default=LIB_VERSION, metadata={"alias": "lib-version"})
 
 
 @dataclasses.dataclass
 class BucketOffer:
-    """What the provider writes (the keys we read; `tls-ca-chain` is not used)."""
+    """What the provider writes (the keys we read)."""
 
     bucket: str = ""
     access_key: str = key("access-key")
@@ -43,6 +48,9 @@ class BucketOffer:
     path: str = ""
     uri_style: str = key("s3-uri-style")
     secret_extra: str = key("secret-extra")
+    # JSON list of the CA chain's certificates (PEM, or base64 of PEM), for an endpoint
+    # with its own CA (MinIO, Ceph).
+    tls_ca_chain: str = key("tls-ca-chain")
 
 
 class S3Requirer:
@@ -79,6 +87,12 @@ class S3Requirer:
                 f"s3-credentials relation with {app}: waiting for {', '.join(missing)} "
                 f"(`juju run {app}/leader sync-s3-credentials` if it is an s3-integrator)"
             )
+        ca_chain = _ca_chain(offer.tls_ca_chain)
+        if ca_chain is None:
+            return (
+                f"s3-credentials relation with {app}: its tls-ca-chain holds no PEM "
+                f"certificate; fix it on {app} (`juju config {app} tls-ca-chain=...`)"
+            )
         return ObjectStorage(
             bucket=offer.bucket,
             access_key=keys["access-key"],
@@ -87,4 +101,27 @@ class S3Requirer:
             region=offer.region,
             path=offer.path,
             uri_style=offer.uri_style.strip().lower(),
+            ca_chain=ca_chain,
         )
+
+
+def _ca_chain(raw: str) -> str | None:
+    """The chain as PEM text ("" when none is given), or None when it holds no certificate."""
+    if not raw.strip():
+        return ""
+    try:
+        items = json.loads(raw)
+    except ValueError:
+        items = [raw]  # one PEM text, not a JSON list
+    if not isinstance(items, list):
+        items = [items]
+    pems = []
+    for item in items:
+        text = item if isinstance(item, str) else ""
+        if "-----BEGIN" not in text:  # the interface's spelling: base64 of the PEM
+            try:
+                text = base64.b64decode(text, validate=True).decode()
+            except (ValueError, UnicodeDecodeError):
+                text = ""
+        pems.append(truststore.pem_blocks(text))
+    return "".join(pems) if all(pems) else None

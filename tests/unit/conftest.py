@@ -94,9 +94,12 @@ def pebble_calls(monkeypatch: pytest.MonkeyPatch, trino: FakeTrino) -> PebbleCal
 
 
 def read_files(etc: pathlib.Path) -> dict[str, str]:
-    """Every file under the mounted /etc/trino, by path relative to it."""
+    """Every file under the mounted /etc/trino, by path relative to it.
+
+    Binary files (the JVM truststore) come back with their bytes kept as escapes.
+    """
     return {
-        str(path.relative_to(etc)): path.read_text()
+        str(path.relative_to(etc)): path.read_bytes().decode("utf-8", "surrogateescape")
         for path in sorted(etc.rglob("*"))
         if path.is_file()
     }

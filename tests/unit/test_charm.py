@@ -84,9 +84,11 @@ def test_pebble_ready_writes_every_file_trino_reads(ctx, container, etc, trino):
         "discovery.uri": "http://localhost:8080",
         "shutdown.grace-period": "2m",
         # JVM heap and CPU on /metrics, for the COS dashboard and alerts.
-        "openmetrics.jmx-object-names": "java.lang:type=Memory|java.lang:type=OperatingSystem",
+        "metrics.jmx-object-names": "java.lang:type=Memory|java.lang:type=OperatingSystem",
     }
-    assert "-XX:MaxRAMPercentage=80" in files["jvm.config"].splitlines()
+    # No memory limit: a bounded heap, never a share of the whole node's memory.
+    assert "-Xmx2048m" in files["jvm.config"].splitlines()
+    assert "RAMPercentage" not in files["jvm.config"]
     assert properties(files["log.properties"]) == {"io.trino": "INFO"}
     assert properties(files["access-control.properties"]) == {
         "access-control.name": "file",
@@ -99,6 +101,7 @@ def test_config_options_reach_the_files(ctx, container, etc, trino):
     config = {
         "log-level": "warn",
         "heap-percentage": 70,
+        "workload-memory-limit": "8Gi",
         "additional-jvm-options": "-XX:ReservedCodeCacheSize=1G -Duser.timezone=UTC",
         "query-max-memory": "50GB",
         "query-max-memory-per-node": "25%",
@@ -212,7 +215,7 @@ def test_a_tampered_file_is_rewritten(ctx, running, etc, pebble_calls):
 
     ctx.run(ctx.on.update_status(), running)
 
-    assert "-XX:MaxRAMPercentage=80" in (etc / "jvm.config").read_text()
+    assert "-Xmx2048m" in (etc / "jvm.config").read_text().splitlines()
     assert pebble_calls.restarts == [("trino",)]
 
 

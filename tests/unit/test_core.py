@@ -62,7 +62,7 @@ class TestSizes:
 
 class TestJvmFlags:
     def test_recommended_flags_with_heap_from_heap_percentage(self):
-        flags = jvm.flags(75, "")
+        flags = jvm.flags(75, "", memory_limit=8 * 2**30)
         assert flags[0] == "-server"
         assert "-XX:MaxRAMPercentage=75" in flags
         assert "-XX:InitialRAMPercentage=75" in flags
@@ -84,10 +84,15 @@ class TestJvmFlags:
         assert [flag for flag in flags if flag.startswith("-Xmx")] == ["-Xmx8g"]
 
     def test_heap_follows_the_limit_unless_xmx_fixes_it(self):
-        assert jvm.heap_bytes(jvm.flags(80, ""), 10 * 2**30) == 8 * 2**30
-        assert jvm.heap_bytes(jvm.flags(80, ""), None) is None
-        assert jvm.heap_bytes(jvm.flags(80, "-Xmx2g"), 10 * 2**30) == 2 * 2**30
-        assert jvm.heap_bytes(jvm.flags(80, "-XX:MaxRAMPercentage=50"), 2**30) == 2**29
+        limit = 10 * 2**30
+        assert jvm.heap_bytes(jvm.flags(80, "", limit), limit) == 8 * 2**30
+        assert jvm.heap_bytes(jvm.flags(80, "-Xmx2g", limit), limit) == 2 * 2**30
+        assert jvm.heap_bytes(jvm.flags(80, "-XX:MaxRAMPercentage=50", 2**30), 2**30) == 2**29
+
+    def test_without_a_limit_the_heap_is_a_share_of_the_request_or_2g(self):
+        assert jvm.heap_bytes(jvm.flags(80, "", None, 8 * 2**30), None) == 6553 * 2**20
+        assert jvm.heap_bytes(jvm.flags(80, ""), None) == jvm.DEFAULT_HEAP == 2 * 2**30
+        assert not any("RAMPercentage" in flag for flag in jvm.flags(80, ""))
 
     @pytest.mark.parametrize(
         "flag", ["Xmx4g", "-Xmx4q", "-XX:MaxRAMPercentage=abc", "-XX:MaxRAMPercentage=120"]
@@ -157,8 +162,10 @@ class TestConfig:
         )
         assert "set by -Xmx4g" in found["query-max-memory-per-node"]
 
-    def test_absolute_per_node_memory_is_not_guessed_without_a_limit(self):
-        assert not problems(query_max_memory_per_node="500GB")
+    def test_without_a_limit_per_node_memory_must_fit_the_default_heap(self):
+        message = problems(query_max_memory_per_node="500GB")["query-max-memory-per-node"]
+        assert "(the default heap without workload-memory-limit)" in message
+        assert not problems(query_max_memory_per_node="1GB")
 
 
 class TestRendering:

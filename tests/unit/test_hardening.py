@@ -438,7 +438,7 @@ class TestJvmOptions:
 
     def test_every_property_the_charm_writes_is_owned(self):
         inputs = NodeInputs(
-            CharmConfig(query_max_memory="20GB", query_max_memory_per_node="2GB"),
+            CharmConfig(query_max_memory="20GB", query_max_memory_per_node="1GB"),
             "lake",
             "trino/0",
             cluster=Cluster("lake", DISCOVERY, "shared"),

@@ -365,6 +365,7 @@ class TestLakehouse:
         assert state.get_relation(s3.id).local_app_data == {
             "bucket": "trino-k8s",
             "requested-secrets": '["access-key", "secret-key"]',
+            "lib-version": "1.0",
         }
 
     @pytest.mark.parametrize("version", [0, 1])
