@@ -149,7 +149,7 @@ def pebble_layer() -> dict[str, Any]:
                 "override": "replace",
                 "level": "ready",
                 "period": CHECK_PERIOD,
-                "timeout": "1500ms",
+                "timeout": "1.5s",  # as Pebble writes it back: the plan compares equal
                 "threshold": 3,
                 # Passes only once /v1/info says "starting": false; tells the charm on a change.
                 # As Pebble's own user: Juju 3.6 before 3.6.25 delivers only its notices.

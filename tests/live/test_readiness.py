@@ -19,6 +19,7 @@ from ops import testing
 from test_single_node import boot
 
 import workload
+from core.plan import CHECK, pebble_layer
 
 READY_WITHIN = 5.0  # seconds from Trino ready to the unit saying active
 
@@ -106,3 +107,12 @@ def test_a_restart_is_seen_going_down_and_coming_back_with_the_lock_released(
     hooks = [event for unit, event in juju.hooks[first:]]
     assert hooks == ["trino_pebble_custom_notice"] * 2, hooks
     assert [event for unit, event in juju.hooks if event == "update_status"] == []
+
+
+def test_pebble_keeps_the_check_as_the_charm_wrote_it(node: Unit):
+    """Pebble writes durations back in its own form: the charm's must match, or every
+    hook would see a changed check and add the layer again."""
+    assert node.pod is not None
+    client = ops.pebble.Client(socket_path=node.pod.socket)
+    running = client.get_plan().checks[CHECK].to_dict()
+    assert running == ops.pebble.Layer(pebble_layer()).checks[CHECK].to_dict()  # type: ignore[arg-type]
