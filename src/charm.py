@@ -63,6 +63,9 @@ class TrinoK8sCharm(ops.CharmBase):
             self.on.trino_pebble_ready,
             self.on.trino_pebble_check_failed,
             self.on.trino_pebble_check_recovered,
+            # The check tells at once when Trino becomes ready or stops being ready
+            # (core.plan.ready_check_command): the restart lock moves on at that event.
+            self.on.trino_pebble_custom_notice,
             # Observability (COS): what we publish, where logs and traces go.
             self.on.metrics_endpoint_relation_joined,
             self.on.metrics_endpoint_relation_changed,

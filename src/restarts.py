@@ -4,8 +4,10 @@ A unit whose files changed does not touch them until the leader hands it the loc
 (`core.rolling`), so every other unit keeps running on its last good files. With
 the lock, a worker writes its new files and drains (Trino finishes its tasks and
 exits; Pebble starts it again on the new files); any other node restarts at once.
-The unit keeps the lock until Trino serves again; if it never does, the roll stops
-there and the unit says why.
+The unit keeps the lock until Trino serves again, which it hears at once from the
+`trino-ready` check's Pebble notice (`pebble-custom-notice`, see
+`core.plan.ready_check_command`), not at the next update-status; if Trino never
+serves, the roll stops there and the unit says why.
 """
 
 from __future__ import annotations

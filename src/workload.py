@@ -17,7 +17,17 @@ import ops
 
 from core.catalogs import CONNECTORS, connectors_in
 from core.observability import LOGGING_LAYER, logging_layer
-from core.plan import CHECK, ETC, HTTP_PORT, RELOADED_FILES, SERVICE, Plan
+from core.plan import (
+    CHECK,
+    CHECK_CHANGE,
+    ETC,
+    HTTP_PORT,
+    PEBBLE,
+    PEBBLE_SOCKET,
+    RELOADED_FILES,
+    SERVICE,
+    Plan,
+)
 
 if TYPE_CHECKING:
     from core.observability import Topology
@@ -28,9 +38,6 @@ logger = logging.getLogger(__name__)
 BASE_URL = f"http://localhost:{HTTP_PORT}"
 INFO_URL = f"{BASE_URL}/v1/info"
 PLUGIN_DIR = "/usr/lib/trino/plugin"  # one folder per plugin of the image
-# Juju mounts its Pebble into every workload container, with the socket beside it.
-PEBBLE = "/charm/bin/pebble"
-PEBBLE_SOCKET = "/charm/container/pebble.socket"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +127,7 @@ def drain(
 
 def needs_restart(changed: list[str]) -> list[str]:
     """The changes Trino takes only on a restart (it reloads some files by itself)."""
-    return [change for change in changed if change not in RELOADED_FILES]
+    return [change for change in changed if change not in (*RELOADED_FILES, CHECK_CHANGE)]
 
 
 _ERROR_LINE = re.compile(r"\b(ERROR|Exception|Error:)")
@@ -161,7 +168,7 @@ class Workload:
     def pending(self, plan: Plan) -> list[str]:
         """What differs from ``plan`` (paths, or "Pebble layer"); nothing is written."""
         to_push, to_remove = self._file_changes(plan)
-        layer = ["Pebble layer"] if self._layer_differs(plan.layer) else []
+        layer = [change] if (change := self._layer_change(plan.layer)) else []
         return [*to_push, *to_remove, *layer]
 
     def write(self, plan: Plan) -> list[str]:
@@ -180,10 +187,10 @@ class Workload:
         for path in to_remove:
             self.container.remove_path(path)
         changed = [*to_push, *to_remove]
-        if self._layer_differs(plan.layer):
+        if change := self._layer_change(plan.layer):
             layer = ops.pebble.Layer(plan.layer)  # type: ignore[arg-type]
             self.container.add_layer(SERVICE, layer, combine=True)
-            changed.append("Pebble layer")
+            changed.append(change)
         return changed
 
     def apply(self, plan: Plan) -> bool:
@@ -300,17 +307,17 @@ class Workload:
         with self.container.pull(path, encoding=None) as current:
             return current.read() != content
 
-    def _layer_differs(self, layer: dict[str, Any]) -> bool:
+    def _layer_change(self, layer: dict[str, Any]) -> str:
+        """What changes: "Pebble layer" (the service), CHECK_CHANGE (only the check), or none."""
         desired = ops.pebble.Layer(layer)  # type: ignore[arg-type]
         plan = self.container.get_plan()
-        current_service = plan.services.get(SERVICE)
-        current_check = plan.checks.get(CHECK)
-        return not (
-            current_service is not None
-            and current_check is not None
-            and current_service.to_dict() == desired.services[SERVICE].to_dict()
-            and current_check.to_dict() == desired.checks[CHECK].to_dict()
-        )
+        service = plan.services.get(SERVICE)
+        if service is None or service.to_dict() != desired.services[SERVICE].to_dict():
+            return "Pebble layer"
+        check = plan.checks.get(CHECK)
+        if check is None or check.to_dict() != desired.checks[CHECK].to_dict():
+            return CHECK_CHANGE
+        return ""
 
     def forward_logs(self, endpoints: dict[str, str], topology: Topology) -> bool:
         """Make the log-forwarding layer match the Loki units; True if it changed.

@@ -25,12 +25,26 @@ KEYSTORE = f"{ETC}/keystore.pem"
 # Files Trino reads again by itself (file.refresh-period, security.refresh-period):
 # changing them must never restart Trino.
 RELOADED_FILES = (PASSWORD_DB, RULES_FILE)
+# A change Pebble applies by itself (the check runs on its new definition): no restart.
+CHECK_CHANGE = "Pebble check"
 # Files written only in some setups (authentication, HTTPS): removed when not planned.
 OPTIONAL_FILES = (f"{ETC}/password-authenticator.properties", PASSWORD_DB, KEYSTORE)
+# Juju mounts its Pebble into every workload container, with the socket beside it.
+PEBBLE = "/charm/bin/pebble"
+PEBBLE_SOCKET = "/charm/container/pebble.socket"
 SERVICE = "trino"
 CHECK = "trino-ready"
 LAUNCHER = "/usr/lib/trino/bin/launcher run --etc-dir /etc/trino"
 HEALTH_CHECK = "/usr/lib/trino/bin/health-check"
+# Pebble notices the check sends when Trino becomes ready or stops being ready:
+# Juju turns each into a `pebble-custom-notice` hook, so the charm hears within a
+# check period instead of at the next update-status.
+NOTICE_PREFIX = "trino-k8s.charm/"
+NOTICE_READY = f"{NOTICE_PREFIX}ready"
+NOTICE_NOT_READY = f"{NOTICE_PREFIX}not-ready"
+# The last answer sent: /tmp starts empty with each container, as Pebble's notices do.
+READY_STATE = "/tmp/trino-k8s-charm-ready"  # noqa: S108
+CHECK_PERIOD = "2s"
 # The charm's own Trino user (draining workers, reading metrics). Its rules come
 # first in rules.json so operator rules can never lock the charm out.
 CHARM_USER = "trino-k8s-charm"
@@ -142,14 +156,37 @@ def pebble_layer() -> dict[str, Any]:
             CHECK: {
                 "override": "replace",
                 "level": "ready",
-                "period": "10s",
-                "timeout": "5s",
+                "period": CHECK_PERIOD,
+                "timeout": "1.5s",  # as Pebble writes it back: the plan compares equal
                 "threshold": 3,
-                # Passes only once /v1/info says "starting": false.
-                "exec": {"command": HEALTH_CHECK, "user": "trino", "group": "trino"},
+                # Passes only once /v1/info says "starting": false; tells the charm on a change.
+                # As Pebble's own user: Juju 3.6 before 3.6.25 delivers only its notices.
+                "exec": {
+                    "command": ready_check_command(),
+                    "environment": {"PEBBLE_SOCKET": PEBBLE_SOCKET},
+                },
             }
         },
     }
+
+
+def ready_check_command() -> str:
+    """The image's health check, plus a Pebble notice whenever its answer changes.
+
+    Only a change is sent (the last one is kept in ``READY_STATE``): a notice per
+    check period would be a hook per check period. Before the first "ready" the
+    state counts as not ready, so a starting node sends nothing until it is ready.
+    """
+    script = "; ".join(
+        [
+            f"if {HEALTH_CHECK}; then now=ready; else now=not-ready; fi",
+            f"was=$(cat {READY_STATE} 2>/dev/null || echo not-ready)",
+            '[ "$was" = "$now" ] || { '
+            f"{PEBBLE} notify {NOTICE_PREFIX}$now && echo $now > {READY_STATE}; }}",
+            '[ "$now" = ready ]',
+        ]
+    )
+    return f"/bin/sh -c '{script}'"
 
 
 def access_rules() -> dict[str, Any]:

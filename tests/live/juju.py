@@ -15,6 +15,7 @@ The one thing not real is Kubernetes: the StatefulSet patch is recorded, not sen
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 from collections.abc import Callable
 from typing import Any
@@ -65,6 +66,7 @@ class Unit:
     pod: Pod | None
     state: testing.State | None = None
     seen: str = ""  # what the unit's remote view was at its last hook
+    notices_after: datetime.datetime | None = None  # the last custom notice delivered
 
     @property
     def name(self) -> str:
@@ -89,6 +91,7 @@ class Juju:
         self.relations: list[RelationRecord] = []
         self.secrets: dict[str, SecretRecord] = {}
         self.k8s_patches: list[tuple] = []
+        self.hooks: list[tuple[str, str]] = []  # (unit, event) in the order they ran
         self._next_relation = 1
         self._pebble_for: dict[str, str] = {}
         monkeypatch.setattr(k8s_resources, "apply_resources", self._record_patch)
@@ -180,16 +183,19 @@ class Juju:
         unit: Unit,
         event: Callable[[testing.Context, Any], testing.context._Event],
         relation: RelationRecord | None = None,
+        notices: list[testing.Notice] | None = None,
     ) -> testing.State:
         """Run one hook on `unit`: its state in, the real charm, its state out."""
         ctx = testing.Context(TrinoK8sCharm, app_name=unit.app.name, unit_id=unit.number)
-        state_in = self._state_for(unit)
+        state_in = self._state_for(unit, notices)
         rel = None
         if relation is not None:
             rel = next(r for r in state_in.relations if r.id == relation.id)
         assert unit.pod is not None
+        hook = event(ctx, rel)
+        self.hooks.append((unit.name, hook.name))
         with inside(unit.pod.netns):
-            state_out = ctx.run(event(ctx, rel), state_in)
+            state_out = ctx.run(hook, state_in)
         self._absorb(unit, state_out)
         unit.state = state_out
         unit.seen = self._view(unit)
@@ -246,7 +252,41 @@ class Juju:
         self._next_relation += 1
         return self._next_relation
 
-    def _state_for(self, unit: Unit) -> testing.State:
+    def deliver_notices(self, unit: Unit) -> list[testing.State]:
+        """What Juju does with custom notices: a pebble-custom-notice hook for each new one."""
+        assert unit.pod is not None
+        client = ops.pebble.Client(socket_path=unit.pod.socket)
+        found = client.get_notices(types=[ops.pebble.NoticeType.CUSTOM])
+        after = unit.notices_after
+        new = sorted(
+            (n for n in found if after is None or n.last_repeated > after),
+            key=lambda n: n.last_repeated,
+        )
+        states = []
+        for found_notice in new:
+            notice = testing.Notice(
+                found_notice.key,
+                id=found_notice.id,
+                user_id=found_notice.user_id,
+                type=found_notice.type,
+                first_occurred=found_notice.first_occurred,
+                last_occurred=found_notice.last_occurred,
+                last_repeated=found_notice.last_repeated,
+                occurrences=found_notice.occurrences,
+                last_data=found_notice.last_data,
+            )
+            container = testing.Container("trino", can_connect=True, notices=[notice])
+            states.append(
+                self.run(
+                    unit,
+                    lambda ctx, _, c=container, n=notice: ctx.on.pebble_custom_notice(c, n),
+                    notices=[notice],
+                )
+            )
+            unit.notices_after = found_notice.last_repeated
+        return states
+
+    def _state_for(self, unit: Unit, notices: list[testing.Notice] | None = None) -> testing.State:
         app = unit.app
         relations = []
         for record in self.relations:
@@ -301,7 +341,7 @@ class Juju:
             )
             secrets.append(secret)
         previous = unit.state
-        container = testing.Container("trino", can_connect=True)
+        container = testing.Container("trino", can_connect=True, notices=notices or [])
         base = {
             "leader": unit.number == app.leader,
             "config": dict(app.config),

@@ -121,8 +121,9 @@ class Pod:
 
     def create(self) -> None:
         ensure_bridge()
-        for folder in ("etc", "data", "charm-container", "charm-bin", "pebble"):
+        for folder in ("etc", "data", "charm-container", "charm-bin", "pebble", "tmp"):
             (self.root / folder).mkdir(parents=True, exist_ok=True)
+        (self.root / "tmp").chmod(0o1777)  # a container's own /tmp
         shutil.chown(self.root / "data", "trino", "trino")
         shutil.copy2(self.pebble_binary, self.root / "charm-bin" / "pebble")
         for point in MOUNT_POINTS:
@@ -161,6 +162,7 @@ class Pod:
             (self.root / "charm-bin", "/charm/bin"),
             (self.root / "charm-container", "/charm/container"),
             (self.hosts_file, "/etc/hosts"),
+            (self.root / "tmp", "/tmp"),  # each container has its own
         ]
         script = " && ".join(
             [

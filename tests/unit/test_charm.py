@@ -49,7 +49,11 @@ def test_pebble_ready_sets_up_the_service_and_its_check(ctx, container, trino, p
     check = plan.checks["trino-ready"]
     assert check.level == ops.pebble.CheckLevel.READY
     assert check.exec is not None
-    assert check.exec["command"] == "/usr/lib/trino/bin/health-check"
+    # The image's health check, which also tells the charm (a Pebble notice) on a change.
+    assert "/usr/lib/trino/bin/health-check" in check.exec["command"]
+    assert "/charm/bin/pebble notify trino-k8s.charm/" in check.exec["command"]
+    assert check.exec["environment"] == {"PEBBLE_SOCKET": "/charm/container/pebble.socket"}
+    assert check.period == "2s"
     assert (
         state.get_container("trino").service_statuses["trino"] == ops.pebble.ServiceStatus.ACTIVE
     )

@@ -145,6 +145,31 @@ class TestAUnitWaitsItsTurn:
         assert pebble_calls.restarts == [("trino",)]  # no second restart
         assert state.unit_status == testing.ActiveStatus()
 
+    def test_the_ready_notice_hands_the_lock_on_without_update_status(
+        self, ctx, serving, pebble_calls, trino: FakeTrino
+    ):
+        trino.info = None
+        restarted = ctx.run(
+            ctx.on.config_changed(), with_config(serving, **{"log-level": "debug"})
+        )
+        assert restarted.unit_status == testing.WaitingStatus(
+            "Trino is starting (not answering on port 8080 yet)"
+        )
+        relation = restarted.get_relations("trino-peers")[0]
+        waiting = dataclasses.replace(relation, peers_data={1: {"restart_request": "true"}, 2: {}})
+        trino.info = workload.TrinoInfo(starting=False, version="483")
+        # What Pebble's check sends the moment the health check first passes.
+        ready = testing.Notice("trino-k8s.charm/ready")
+        container = dataclasses.replace(restarted.get_container("trino"), notices=[ready])
+        state_in = set_peers(dataclasses.replace(restarted, containers={container}), waiting)
+
+        state = ctx.run(ctx.on.pebble_custom_notice(container, ready), state_in)
+
+        assert unit_data(state)["restart_request"] is False
+        assert app_data(state)["restart_granted"] == "trino-k8s/1"
+        assert pebble_calls.restarts == [("trino",)]
+        assert state.unit_status == testing.ActiveStatus()
+
     def test_a_restart_that_never_serves_stops_the_roll_and_says_why(
         self, ctx, serving, trino: FakeTrino, monkeypatch
     ):
