@@ -163,3 +163,22 @@ def tls(ctx, container, trino, pebble_calls) -> tuple[testing.State, testing.Rel
         ctx.on.relation_changed(signed), dataclasses.replace(state, relations={signed})
     )
     return state, signed
+
+
+@pytest.fixture
+def peers() -> testing.PeerRelation:
+    return testing.PeerRelation("trino-peers")
+
+
+@pytest.fixture
+def schema_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """The metastore bootstraps the charm ran (database, user, password), none really."""
+    import metastore  # noqa: PLC0415
+
+    calls: list[tuple[str, str, str]] = []
+
+    def fake(database, username, password, **_):
+        calls.append((database.name, username, password))
+
+    monkeypatch.setattr(metastore, "create_schema", fake)
+    return calls

@@ -33,11 +33,6 @@ DISCOVERY = "http://trino-0.trino-endpoints.lake.svc.cluster.local:8080"
 BAD_PEM = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
 
 
-@pytest.fixture
-def peers() -> testing.PeerRelation:
-    return testing.PeerRelation("trino-peers")
-
-
 def client() -> testing.Relation:
     return testing.Relation(
         "trino-catalog", remote_app_name="superset", remote_app_data={"app_name": "superset"}

@@ -23,27 +23,10 @@ from conftest import read_files
 from ops import testing
 from providers import S3_KEYS, S3_PLAIN, catalog_files
 
-import metastore
 from charm import TrinoK8sCharm
 
 PG = "pg-primary.db.svc.cluster.local:5432"
 PLAIN_LOGIN = {"username": "legacy_user", "password": "Legacy-Pa55"}
-
-
-@pytest.fixture
-def peers() -> testing.PeerRelation:
-    return testing.PeerRelation("trino-peers")
-
-
-@pytest.fixture
-def schema_calls(monkeypatch) -> list[tuple[str, str, str]]:
-    calls = []
-    monkeypatch.setattr(
-        metastore,
-        "create_schema",
-        lambda db, user, password, **_: calls.append((db.name, user, password)),
-    )
-    return calls
 
 
 def jvm_lines(etc: pathlib.Path) -> list[str]:

@@ -29,11 +29,6 @@ import metastore
 KEPT = "Trino keeps the last good catalog until then"
 
 
-@pytest.fixture
-def peers() -> testing.PeerRelation:
-    return testing.PeerRelation("trino-peers")
-
-
 @pytest.fixture(autouse=True)
 def no_database(monkeypatch):
     monkeypatch.setattr(metastore, "create_schema", lambda *args, **kwargs: None)

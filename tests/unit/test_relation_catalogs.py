@@ -26,23 +26,6 @@ PG_URL = "jdbc:postgresql://pg-primary.db.svc.cluster.local:5432"
 REQUESTED = '["username", "password", "tls", "tls-ca", "uris", "read-only-uris"]'
 
 
-@pytest.fixture
-def peers() -> testing.PeerRelation:
-    return testing.PeerRelation("trino-peers")
-
-
-@pytest.fixture
-def schema_calls(monkeypatch) -> list[tuple[str, str, str]]:
-    """The metastore bootstraps the charm ran (database, user, password), none really."""
-    calls = []
-
-    def fake(database, username, password, **_):
-        calls.append((database.name, username, password))
-
-    monkeypatch.setattr(metastore, "create_schema", fake)
-    return calls
-
-
 def leader_state(container, peers, *relations, secrets=(), **kwargs) -> testing.State:
     return testing.State(
         leader=True,
