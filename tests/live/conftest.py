@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -115,6 +116,26 @@ def pods(lab, trino_home, java_home, pebble_binary) -> Iterator[Pods]:
 def juju() -> Iterator[Juju]:
     with pytest.MonkeyPatch.context() as patch:
         yield Juju(patch)
+
+
+@pytest.fixture(scope="module")
+def pod_names(pods: Pods) -> Iterator[None]:
+    """Resolve the pods' FQDNs (their certificates' names) as Kubernetes DNS would.
+
+    The test process (and the charm's hooks it runs) reads the machine's /etc/hosts,
+    not the pods' own: map the names the pods' hosts file gives to their addresses.
+    """
+    original = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        for pod in pods.pods:
+            if host in (pods.fqdn(pod), pod.name):
+                host = pod.ip
+        return original(host, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "getaddrinfo", getaddrinfo)
+        yield
 
 
 def wait_for(

@@ -1,0 +1,114 @@
+"""What several live modules share: a test CA that signs the charm's CSRs, the JVM's pid.
+
+The CA plays the TLS provider (self-signed-certificates) and any server the test runs
+with a certificate of its own (PostgreSQL, LDAP, a JWKS endpoint).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import pathlib
+import subprocess
+
+import ops
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from netlab import Pod
+
+
+class LabCA:
+    """The provider's CA: signs what the charm asks for, as self-signed-certificates does."""
+
+    def __init__(self, folder: pathlib.Path):
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "trino live test CA")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        public = self.key.public_key()
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(_ca_key_usage(), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        self.pem = self.cert.public_bytes(serialization.Encoding.PEM).decode()
+        self.path = folder / "ca.pem"
+        self.path.write_text(self.pem)
+
+    def sign(self, csr_pem: str) -> str:
+        """A server certificate for the CSR: its subject and names, this CA as issuer."""
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+        names = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        now = datetime.datetime.now(datetime.timezone.utc)
+        ca_key_id = self.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(csr.subject)
+            .issuer_name(self.cert.subject)
+            .public_key(csr.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(names, critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_key_id.value),
+                critical=False,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(csr.public_key()), critical=False
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+        return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _ca_key_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def users_yaml(users: dict[str, str]) -> str:
+    return "".join(f"{user}: {password}\n" for user, password in users.items())
+
+
+def trino_pid(pod: Pod) -> int:
+    """The JVM's process id in the pod (`launcher run` execs java, renamed trino-server)."""
+    pids = subprocess.run(
+        ["ip", "netns", "pids", pod.netns], capture_output=True, text=True, check=True
+    ).stdout.split()
+    java, seen = [], []
+    for pid in pids:
+        try:
+            program = os.readlink(f"/proc/{pid}/exe")
+        except FileNotFoundError:
+            continue
+        seen.append((pid, program))
+        if os.path.basename(program) == "java":
+            java.append(int(pid))
+    assert len(java) == 1, f"expected one JVM in {pod.name}, found {seen}"
+    return java[0]
+
+
+def trino_service_active(pod: Pod) -> bool:
+    client = ops.pebble.Client(socket_path=pod.socket)
+    return client.get_services(["trino"])[0].current == ops.pebble.ServiceStatus.ACTIVE
