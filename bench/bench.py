@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
@@ -140,7 +141,7 @@ def trino(options: dict[str, Any], leader: bool = False) -> Side:
 
 
 SCENARIOS = [
-    Scenario("import", importing("ops"), importing("charm"), 1.5, "in process"),
+    Scenario("import", importing("ops"), importing("charm"), 1.3, "in process"),
     # Only the leader of an all/coordinator application runs Trino; other units stand by.
     Scenario("config-changed, standby unit", empty(), trino({}), 2.0, "per hook"),
     Scenario("config-changed, leader", empty(True), trino({}, True), 2.0, "per hook"),
@@ -148,18 +149,22 @@ SCENARIOS = [
         "config-changed, leader, 50 catalogs",
         empty(True),
         trino(fifty_catalogs(), True),
-        2.0,
+        1.5,
         "per hook",
     ),
 ]
 
 
-def run(args: list[str], path: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], path: tuple[str, ...], prefix: tuple[str, ...] | list[str] = ()
+) -> subprocess.CompletedProcess[str]:
     """Run a fresh ``python *args`` from the repository root with ``path`` as PYTHONPATH."""
     # Bytecode is written (the warm-up does it), as a deployed charm's first hook does.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPATH"] = os.pathsep.join(str(ROOT / p) for p in path)
-    cmd = [sys.executable, *args]
+    if prefix:  # counted runs: the same program must execute the same instructions
+        env["PYTHONHASHSEED"] = "0"
+    cmd = [*prefix, sys.executable, *args]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
 
 
@@ -184,6 +189,58 @@ def measure(scenario: Scenario, samples: int) -> dict[str, list[tuple[float, flo
         for side in sides if i % 2 == 0 else sides[::-1]:
             runs[side.label].append(sample(side))
     return runs
+
+
+def instructions(child: str, arg: str, path: tuple[str, ...]) -> int:
+    """Instructions one fresh ``python -c child arg`` executes, counted by callgrind.
+
+    Counts, unlike times, do not move with the machine's load: the same program gives
+    the same figure (hash randomisation off) whatever else runs beside it.
+    """
+    import tempfile  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        tool = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+        proc = run(["-c", child, arg], path, prefix=tool)
+        if proc.returncode:
+            sys.exit(f"callgrind run failed:\n{proc.stderr[-2000:]}")
+        for line in out.read_text().splitlines():
+            if line.startswith("summary:"):
+                return int(line.split()[1])
+    sys.exit("callgrind wrote no summary")
+
+
+def print_instructions() -> bool:
+    """Every scenario's ratio in instructions (callgrind): one run per side; False if missed.
+
+    "in process" for imports: the import alone (a bare interpreter's count subtracted).
+    "per hook": the whole process less the import of ops.testing (counted apart),
+    which stands in for Juju.
+    """
+    if not shutil.which("valgrind"):
+        sys.exit("--instructions needs valgrind (apt-get install valgrind)")
+    bare = instructions("pass", "", ("src", "lib"))
+    ops_only = instructions("import ops", "", ("src", "lib"))
+    harness = instructions("import ops\nfrom ops import testing", "", ("src", "lib")) - ops_only
+    print("\ninstructions (callgrind, one run per side, millions):")
+    header = f"{'scenario':<46} {'baseline':>9} {'charm':>9} {'ratio':>6} {'target':>7}"
+    print(f"{header}  result\n{'-' * (len(header) + 8)}")
+    ok_all = True
+    for scenario in SCENARIOS:
+        counts = []
+        for side in (scenario.baseline, scenario.charm):
+            count = instructions(side.child, side.arg, side.path)
+            counts.append(count - (bare if side.child == IMPORT_CHILD else harness))
+        ratio = counts[1] / counts[0]
+        ok = ratio <= scenario.target
+        ok_all &= ok
+        name = f"{scenario.name} ({scenario.judged})"
+        print(
+            f"{name:<46} {counts[0] / 1e6:8.1f}M {counts[1] / 1e6:8.1f}M {ratio:6.2f} "
+            f"{scenario.target:>7.1f}  {'PASS' if ok else 'FAIL'}"
+        )
+    return ok_all
 
 
 def port_8080_busy() -> bool:
@@ -252,6 +309,9 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=15, help="samples per side")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--importtime", action="store_true", help="top imports of charm")
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count instructions (valgrind)"
+    )
     opts = parser.parse_args()
     print(f"Python {platform.python_version()}, ops {version('ops')}, {sys.executable}")
     busy = "WARNING: something listens, so probe() is not refused as on a starting node"
@@ -278,6 +338,8 @@ def main() -> int:
     print("\n".join([LEGEND, *notes]))
     if opts.importtime:
         print_importtime()
+    if opts.instructions:
+        missed |= not print_instructions()
     missed |= not print_rolls()
     return 1 if opts.check and missed else 0
 

@@ -18,10 +18,9 @@ import json
 import logging
 
 import ops
-import yaml
 
 import juju_secrets
-from core import lakehouse
+from core import lakehouse, yamltext
 from core.catalogs import Catalog
 from core.databases import Database, database_catalog, database_names
 from relations.peers import Peers
@@ -95,8 +94,8 @@ class Gathered:
 
 def _yaml(text: str) -> object:
     try:
-        return yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError:
+        return yamltext.load(text) if text.strip() else {}
+    except yamltext.YAMLError:
         return None  # refused as "not a mapping"
 
 

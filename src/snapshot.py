@@ -11,11 +11,9 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 import juju_secrets
 from charms.trino_k8s.v0.trino_cluster import ClusterNotReadyError
-from core import catalogs
+from core import catalogs, yamltext
 from core.config import CharmConfig, ConfigError, Role
 from core.plan import HTTP_PORT, Cluster, NodeInputs, Security, node_environment
 
@@ -63,10 +61,10 @@ class Snapshot:
         """
         text = str(self._charm.config.get("catalog-config", ""))
         try:
-            document = yaml.safe_load(text) if text.strip() else None
+            document = yamltext.load(text) if text.strip() else None
             from_config = catalogs.from_document(document, catalogs.CONFIG_SOURCE)
             problems = []
-        except (yaml.YAMLError, catalogs.CatalogDocumentError) as error:
+        except (yamltext.YAMLError, catalogs.CatalogDocumentError) as error:
             from_config, problems = [], [f"catalog-config: {str(error).splitlines()[0]}"]
         charm = self._charm
         return [

@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from core import yamltext
+
 USER_SECRET_OPTION = "user-secret-id"  # noqa: S105  (an option name)
 RULES_OPTION = "access-control-rules"
 USERS_KEY = "users"
@@ -53,11 +55,9 @@ def parse_users(content: Mapping[str, str] | str, secret_id: str) -> dict[str, s
             f"{USER_SECRET_OPTION}: secret {secret_id} has no '{USERS_KEY}' key; set it with "
             f'`juju update-secret {secret_id} {USERS_KEY}="$(cat users.yaml)"`'
         )
-    import yaml  # noqa: PLC0415  (only hooks with authentication read users)
-
     try:
-        users = yaml.safe_load(content[USERS_KEY])
-    except yaml.YAMLError as error:
+        users = yamltext.load(content[USERS_KEY])
+    except yamltext.YAMLError as error:
         line = str(error).splitlines()[0]
         raise AccessInputError(
             f"{USER_SECRET_OPTION}: '{USERS_KEY}' in secret {secret_id} is not YAML ({line})"

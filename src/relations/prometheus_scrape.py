@@ -14,7 +14,7 @@ import json
 import pathlib
 from typing import TYPE_CHECKING, Any
 
-from core import observability
+from core import observability, yamltext
 
 if TYPE_CHECKING:
     import ops
@@ -27,7 +27,6 @@ RULES_DIR = pathlib.Path(__file__).resolve().parents[1] / "prometheus_alert_rule
 
 def alert_rules(topology: Topology, files: list[str]) -> dict[str, Any]:
     """The rule files for this role, scoped to this application, with topology labels."""
-    import yaml  # noqa: PLC0415  (lazy: see the module docstring)
     from cosl import AlertRules, JujuTopology  # noqa: PLC0415
 
     juju_topology = JujuTopology(
@@ -38,7 +37,7 @@ def alert_rules(topology: Topology, files: list[str]) -> dict[str, Any]:
     )
     rules = AlertRules(query_type="promql", topology=juju_topology)
     for name in files:
-        document = yaml.safe_load((RULES_DIR / name).read_text())
+        document = yamltext.load((RULES_DIR / name).read_text())
         for group in document["groups"]:
             for rule in group["rules"]:
                 rule["expr"] = observability.scope_expression(rule["expr"], topology)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from core import jvm, sizes
+from core import jvm, sizes, yamltext
 from core.config import CharmConfig, ConfigError, Role
 from core.plan import CHARM_USER, Cluster, NodeInputs, node_environment, node_id, plan_node
 from core.render import properties_value
@@ -239,3 +239,9 @@ class TestPlan:
         assert plan.waiting
         assert "coordinator" in plan.waiting
         assert plan.files == {}
+
+
+def test_operator_yaml_is_read_as_plain_data_only():
+    assert yamltext.load("tpch:\n  connector: tpch\n") == {"tpch": {"connector": "tpch"}}
+    with pytest.raises(yamltext.YAMLError):
+        yamltext.load("!!python/object/apply:os.system ['true']")
