@@ -158,10 +158,25 @@ class TestOverrides:
 class TestAnOverrideTrinoRefuses:
     """The roll catches it: the unit says Trino's line, the others keep their files."""
 
-    LOG = (
-        "2026-11-30T01:00:00Z INFO main io.trino.server.Server Starting\n"
-        "2026-11-30T01:00:01Z ERROR main io.trino.server.Server Configuration property "
-        "'query.max-run-tim' was not used\n"
+    # `pebble logs trino` as the live tier saw it (Trino 476 refusing a property).
+    LOG = "".join(
+        f"2026-11-30T00:43:17.357Z [trino] {line}\n"
+        for line in (
+            "2026-11-30T00:43:16.100Z\tINFO\tmain\tio.airlift.log.Logging\tLogging to stderr",
+            "2026-11-30T00:43:17.331Z\tERROR\tmain\tio.trino.server.Server\t"
+            "Configuration is invalid",
+            "==========",
+            "",
+            "Errors:",
+            "",
+            "1) Configuration property 'query.max-run-tim' was not used",
+            "",
+            "Warnings:",
+            "",
+            "1) Some warning",
+            "",
+            "==========",
+        )
     )
 
     @pytest.fixture
@@ -198,7 +213,12 @@ class TestAnOverrideTrinoRefuses:
         message = state.unit_status.message
         assert message.startswith("restart failed: ")
         assert "Trino says: " in message
-        assert "Configuration property 'query.max-run-tim' was not used" in message
+        assert message.startswith("restart failed: ")
+        assert (
+            "Trino says: 2026-11-30T00:43:17.331Z\tERROR\tmain\tio.trino.server.Server\t"
+            "Configuration is invalid: 1) Configuration property 'query.max-run-tim' was not used"
+        ) in message
+        assert "Some warning" not in message
         assert app_data(state)["restart_granted"] == "trino-k8s/0"  # unit 1 does not go
         assert unit_data(state)["restart_failed"]
 
