@@ -13,7 +13,7 @@ from test_rolling import app_data, peers_with, set_peers, unit_data, with_config
 
 import charm
 from core import knobs, rolling
-from core.config import CharmConfig, ConfigError, Role
+from core.config import CharmConfig, ConfigError
 from core.plan import Cluster, NodeInputs, plan_node
 
 RESOURCE_GROUPS = {
@@ -464,4 +464,3 @@ def test_all_three_problems_are_reported_together():
         "resource-groups",
         "session-properties",
     ]
-    assert CharmConfig(charm_function="worker").role is Role.WORKER
