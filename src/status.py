@@ -23,6 +23,8 @@ COORDINATOR_ONLY = (
     ("catalog-config", "catalogs"),
     ("user-secret-id", "users"),
     ("access-control-rules", "rules"),
+    ("resource-groups", "resource groups"),
+    ("session-properties", "session property defaults"),
 )
 
 

@@ -131,14 +131,31 @@ def needs_restart(changed: list[str]) -> list[str]:
 
 
 _ERROR_LINE = re.compile(r"\b(ERROR|Exception|Error:)")
+# What `pebble logs` puts before each line of the service's output.
+_PEBBLE_PREFIX = re.compile(r"^\S+ \[[^\]]+\] ")
+# Trino's "Configuration is invalid" record lists its errors on the lines below it.
+_NUMBERED = re.compile(r"^\d+\) ")
 
 
 def last_error_line(log: str) -> str:
-    """The last line of a Trino log that reports an error, trimmed for a status message."""
-    errors = [line.strip() for line in log.splitlines() if _ERROR_LINE.search(line)]
-    if not errors:
+    """The last line of a Trino log that reports an error, trimmed for a status message.
+
+    Trino refuses a bad config.properties with one ERROR line, "Configuration is
+    invalid", and the reasons as numbered lines below it: those are appended.
+    """
+    lines = [_PEBBLE_PREFIX.sub("", line).strip() for line in log.splitlines()]
+    found = [index for index, line in enumerate(lines) if _ERROR_LINE.search(line)]
+    if not found:
         return ""
-    line = errors[-1]
+    line = lines[found[-1]]
+    reasons = []
+    for text in lines[found[-1] + 1 :]:
+        if text == "Warnings:":
+            break
+        if _NUMBERED.match(text):
+            reasons.append(text)
+    if reasons:
+        line = f"{line}: {' '.join(reasons)}"
     return line if len(line) <= 200 else f"{line[:197]}..."  # noqa: PLR2004
 
 

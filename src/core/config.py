@@ -11,7 +11,7 @@ import dataclasses
 import enum
 import re
 
-from core import jvm, sizes
+from core import jvm, knobs, sizes
 
 _DISCOVERY_URI = re.compile(r"https?://[A-Za-z0-9.-]+(?::([0-9]{1,5}))?/?")
 HEAP_HEADROOM = 0.3  # Trino's default memory.heap-headroom-per-node: 30% of the heap
@@ -63,6 +63,9 @@ class CharmConfig:
     workload_cpu_limit: str = ""
     workload_memory_request: str = ""
     workload_cpu_request: str = ""
+    config_overrides: str = ""
+    resource_groups: str = ""
+    session_properties: str = ""
 
     def __post_init__(self):
         problems = [*self._value_problems()]
@@ -146,6 +149,7 @@ class CharmConfig:
                 f"{self.graceful_shutdown_period!r} is not a Trino duration such as 2m or 90s",
             )
         yield from self._resource_problems()
+        yield from self._knob_problems()
 
     def _resource_problems(self):
         uri = self.discovery_uri.strip()
@@ -177,6 +181,24 @@ class CharmConfig:
                     request_option,
                     f"{request} is above {limit_option}={limit}; Kubernetes refuses that",
                 )
+
+    @property
+    def overrides(self) -> dict[str, str]:
+        """The `config-overrides` properties (checked when the config was loaded)."""
+        return knobs.overrides(self.config_overrides)
+
+    def _knob_problems(self):
+        for option, check, text in (
+            (knobs.OVERRIDES, knobs.overrides, self.config_overrides),
+            (knobs.RESOURCE_GROUPS, knobs.resource_groups, self.resource_groups),
+            (knobs.SESSION_PROPERTIES, knobs.session_properties, self.session_properties),
+        ):
+            if not text.strip():
+                continue
+            try:
+                check(text)
+            except knobs.KnobError as error:
+                yield Problem(option, str(error))
 
     def _per_node_share(self) -> float | None:
         share = sizes.percentage(self.query_max_memory_per_node.strip())

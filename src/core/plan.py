@@ -27,8 +27,24 @@ KEYSTORE = f"{ETC}/keystore.pem"
 RELOADED_FILES = (PASSWORD_DB, RULES_FILE)
 # A change Pebble applies by itself (the check runs on its new definition): no restart.
 CHECK_CHANGE = "Pebble check"
-# Files written only in some setups (authentication, HTTPS): removed when not planned.
-OPTIONAL_FILES = (f"{ETC}/password-authenticator.properties", PASSWORD_DB, KEYSTORE)
+# Trino's file managers of resource groups and session property defaults (coordinator
+# only). Trino finds each `.properties` at `etc/<name>` from its data dir (the launcher
+# links etc there) and reads each JSON once, at start: a change restarts Trino.
+RESOURCE_GROUPS_PROPERTIES = f"{ETC}/resource-groups.properties"
+RESOURCE_GROUPS_JSON = f"{ETC}/resource-groups.json"
+SESSION_PROPERTIES_PROPERTIES = f"{ETC}/session-property-config.properties"
+SESSION_PROPERTIES_JSON = f"{ETC}/session-property-config.json"
+# Files written only in some setups (authentication, HTTPS, resource groups, session
+# property rules): removed when not planned.
+OPTIONAL_FILES = (
+    f"{ETC}/password-authenticator.properties",
+    PASSWORD_DB,
+    KEYSTORE,
+    RESOURCE_GROUPS_PROPERTIES,
+    RESOURCE_GROUPS_JSON,
+    SESSION_PROPERTIES_PROPERTIES,
+    SESSION_PROPERTIES_JSON,
+)
 # Juju mounts its Pebble into every workload container, with the socket beside it.
 PEBBLE = "/charm/bin/pebble"
 PEBBLE_SOCKET = "/charm/container/pebble.socket"
@@ -268,6 +284,7 @@ def plan_node(inputs: NodeInputs) -> Plan:
             password_auth=bool(inputs.security.password_db),
             metrics_user=METRICS_USER,
             process_forwarded=inputs.security.process_forwarded,
+            overrides=config.overrides,
         ),
         f"{ETC}/log.properties": render("log.properties", level=config.log_level.strip().upper()),
         f"{ETC}/access-control.properties": render(
@@ -282,6 +299,8 @@ def plan_node(inputs: NodeInputs) -> Plan:
     # config.properties holds the cluster's shared secret.
     plan_files[f"{ETC}/config.properties"] = File(files[f"{ETC}/config.properties"], mode=SECRET)
     plan_files.update(_security_files(inputs.security))
+    if coordinator:
+        plan_files.update(_manager_files(config))
     if inputs.catalogs.jvm_cas:
         ders = truststore.certificates(inputs.catalogs.jvm_cas + inputs.system_cas)
         plan_files[truststore.TRUSTSTORE] = File(truststore.jks(ders))
@@ -297,6 +316,33 @@ def plan_node(inputs: NodeInputs) -> Plan:
         for path, content in catalog.files.items():
             plan_files[path] = File(content, mode=SECRET)
     return Plan(files=plan_files, layer=pebble_layer())
+
+
+def _manager_files(config: CharmConfig) -> dict[str, File]:
+    """Trino's file-based resource groups and session property rules, when configured."""
+    files = {}
+    for text, properties, manager, key, path in (
+        (
+            config.resource_groups,
+            RESOURCE_GROUPS_PROPERTIES,
+            "resource-groups.configuration-manager",
+            "resource-groups.config-file",
+            RESOURCE_GROUPS_JSON,
+        ),
+        (
+            config.session_properties,
+            SESSION_PROPERTIES_PROPERTIES,
+            "session-property-config.configuration-manager",
+            "session-property-manager.config-file",
+            SESSION_PROPERTIES_JSON,
+        ),
+    ):
+        if text.strip():
+            files[properties] = File(
+                render("manager.properties", manager=manager, config_key=key, config_file=path)
+            )
+            files[path] = File(json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n")
+    return files
 
 
 def _security_files(security: Security) -> dict[str, File]:
