@@ -13,7 +13,7 @@ import ops
 
 import juju_secrets
 from charms.trino_k8s.v0.trino_cluster import ClusterOffer
-from core import security
+from core import oauth, security
 from core.catalogs import CatalogSet
 from core.oauth import OAuthProvider, redirect_uri
 from core.plan import CHARM_USER, HTTP_PORT, HTTPS_PORT, PASSWORD_DB, Security
@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 CHARM_USER_LABEL = "trino-charm-user"
 PASSWORD_SETTING = "password"  # noqa: S105  (a mode name)
+OAUTH_SETTING = "oauth"
 # Not an operator mistake: the certificate is on its way.
 WAITING_FOR_CERTIFICATE = f"{WAITING_PREFIX}the certificate before turning passwords on"
 
@@ -216,6 +217,10 @@ class Access:
         except security.AccessInputError as error:
             problems.append(f"{coordinator} shares rules this charm refuses ({error})")
             rules = {}
+        provider = _shared_provider(offer, coordinator, password)
+        if isinstance(provider, str):
+            problems.append(f"{provider}: {fix}")
+            provider = None
         if problems:
             return problems
         material = self.tls_material
@@ -225,6 +230,7 @@ class Access:
             keystore=material.keystore if material else "",
             process_forwarded=password and material is None,
             operator_rules=rules,
+            oauth=provider,
         )
 
     # What the charm publishes and uses.
@@ -236,6 +242,9 @@ class Access:
         # Single sign-on turns passwords on too (the charm's user): workers check them.
         if users or self.oauth.relation is not None:
             settings["authentication"] = PASSWORD_SETTING
+        provider = self.oauth.provider()
+        if isinstance(provider, OAuthProvider):  # workers run the same authenticators
+            settings[OAUTH_SETTING] = oauth.shared(provider)
         rules = str(self._charm.config.get(security.RULES_OPTION, "")).strip()
         if rules:
             settings[security.RULES_OPTION] = rules
@@ -312,6 +321,26 @@ class Access:
         binding = self._model.get_binding(relation) if relation else None
         address = binding.network.bind_address if binding else None
         return str(address) if address else ""
+
+
+def _shared_provider(
+    offer: ClusterOffer, coordinator: str, password: bool
+) -> OAuthProvider | str | None:
+    """The single sign-on a coordinator shares (None: off), or why a worker refuses it.
+
+    Without the passwords beside it, or without its client secret, the worker would run
+    with fewer authenticators than its coordinator: refused, nothing written.
+    """
+    text = offer.settings.get(OAUTH_SETTING, "")
+    if not text:
+        return None
+    try:
+        provider = oauth.from_shared(text, offer.oauth_client_secret)
+    except ValueError:
+        return f"{coordinator} shares single sign-on settings this charm cannot read"
+    if not password or not provider.client_secret:
+        return f"{coordinator} turns single sign-on on without passwords or its client secret"
+    return oauth.problem(provider, coordinator) or provider
 
 
 def _catalog_infos(catalogs: CatalogSet) -> list[CatalogInfo]:

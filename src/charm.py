@@ -156,6 +156,9 @@ class TrinoK8sCharm(ops.CharmBase):
                 settings=self.access.settings(),
                 password_db=inputs.security.password_db,
                 charm_password=inputs.security.charm_password,
+                oauth_client_secret=(
+                    inputs.security.oauth.client_secret if inputs.security.oauth else ""
+                ),
             )
         )
 

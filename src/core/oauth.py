@@ -15,6 +15,7 @@ would show an environment): the secret is in config.properties, which is 0600.
 from __future__ import annotations
 
 import dataclasses
+import json
 from urllib.parse import urlsplit
 
 CALLBACK_PATH = "/oauth2/callback"
@@ -37,6 +38,24 @@ class OAuthProvider:
     client_id: str
     client_secret: str = dataclasses.field(default="", repr=False)
     ca: str = dataclasses.field(default="", repr=False)  # PEM: the provider's CA chain
+
+
+def shared(provider: OAuthProvider) -> str:
+    """The provider's settings a coordinator shares with its workers, without the secret."""
+    fields = dataclasses.asdict(provider)
+    del fields["client_secret"]
+    return json.dumps(fields, sort_keys=True)
+
+
+def from_shared(text: str, client_secret: str) -> OAuthProvider:
+    """The provider a coordinator shared (`shared`); ValueError if it is not that shape."""
+    fields = json.loads(text)
+    names = {field.name for field in dataclasses.fields(OAuthProvider)} - {"client_secret"}
+    if not isinstance(fields, dict) or set(fields) != names:
+        raise ValueError("not the fields of an OAuth provider")
+    if not all(isinstance(value, str) for value in fields.values()):
+        raise ValueError("a field is not text")
+    return OAuthProvider(**fields, client_secret=client_secret)
 
 
 def redirect_uri(external_url: str) -> str:

@@ -57,6 +57,7 @@ class OAuthRelation:
         self._endpoint = endpoint
         self.relation = charm.model.get_relation(endpoint)
         self._requirer: OAuthRequirer | None = None
+        self._read: list[OAuthProvider | str | None] = []  # read once per hook
         if self.relation is not None:
             self._requirer = _guarded_requirer()(charm, relation_name=endpoint)
 
@@ -87,6 +88,11 @@ class OAuthRelation:
         A text starting with `WAITING_PREFIX` is a wait for the provider; any other is
         a problem the operator must fix.
         """
+        if not self._read:
+            self._read.append(self._provider())
+        return self._read[0]
+
+    def _provider(self) -> OAuthProvider | str | None:
         if self._requirer is None:
             return None
         from charmlibs.interfaces.oauth import DataValidationError  # noqa: PLC0415

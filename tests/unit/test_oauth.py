@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from ops import testing
 
+from charm import TrinoK8sCharm
 from core import oauth, security
 from core.truststore import TRUSTSTORE
 
@@ -361,3 +362,83 @@ class TestCore:
         assert "s3cret" not in repr(provider)
         assert oauth.problem(provider, "hydra") == ""
         assert f"{OAUTH2}.userinfo-url" not in oauth.properties(provider)
+
+
+class TestWorkers:
+    """Workers run the coordinator's authenticators; the client secret travels in its secret."""
+
+    def publish(self, container) -> tuple[testing.State, testing.Relation]:
+        ctx = testing.Context(TrinoK8sCharm, app_name="trino")
+        secret = client_secret()
+        oauth_relation = testing.Relation(
+            "oauth", remote_app_name="hydra", remote_app_data=provider_data(secret.id)
+        )
+        ingress = testing.Relation(
+            "ingress", remote_app_data={"ingress": json.dumps({"url": "https://lake.example"})}
+        )
+        relation = testing.Relation("trino-coordinator", remote_app_name="trino-worker")
+        state = ctx.run(
+            ctx.on.relation_joined(relation, remote_unit=0),
+            testing.State(
+                leader=True,
+                containers={container},
+                relations={relation, ingress, oauth_relation, testing.PeerRelation("trino-peers")},
+                secrets={secret},
+                config={"charm-function": "coordinator"},
+            ),
+        )
+        return state, state.get_relation(relation.id)
+
+    def worker(self, published, relation, tmp_path, drop: str = ""):
+        etc = tmp_path / "worker"
+        etc.mkdir()
+        container = testing.Container(
+            "trino",
+            can_connect=True,
+            mounts={"etc": testing.Mount(location="/etc/trino", source=etc)},
+        )
+        secret = next(s for s in published.secrets if s.label == "trino-cluster")
+        content = dict(secret.latest_content or secret.tracked_content)
+        content.pop(drop, None)
+        joined = testing.Relation(
+            "trino-worker", remote_app_name="trino", remote_app_data=dict(relation.local_app_data)
+        )
+        ctx = testing.Context(TrinoK8sCharm, app_name="trino-worker", unit_id=1)
+        state = ctx.run(
+            ctx.on.pebble_ready(container),
+            testing.State(
+                containers={container},
+                relations={joined, testing.PeerRelation("trino-peers")},
+                secrets={testing.Secret(content, id=secret.id)},
+                config={"charm-function": "worker"},
+            ),
+        )
+        return state, etc
+
+    def test_a_worker_runs_the_same_authenticators(self, etc, container, trino, tmp_path):
+        published, relation = self.publish(container)
+        settings = json.loads(relation.local_app_data["settings"])
+        assert settings["authentication"] == "password"
+        assert json.loads(settings["oauth"])["client_id"] == CLIENT_ID
+        assert "cl1ent-S3cret" not in json.dumps(relation.local_app_data)
+
+        state, worker_etc = self.worker(published, relation, tmp_path)
+
+        coordinator, worker = config_properties(etc), config_properties(worker_etc)
+        assert worker["http-server.authentication.type"] == "PASSWORD,OAUTH2,JWT"
+        auth = [k for k in coordinator if k.startswith(("web-ui.", OAUTH2, JWT))]
+        assert {k: worker[k] for k in auth} == {k: coordinator[k] for k in auth}
+        assert worker[f"{OAUTH2}.client-secret"] == "cl1ent-S3cret"
+        assert (worker_etc / "config.properties").stat().st_mode & 0o777 == 0o600
+        assert state.unit_status == testing.ActiveStatus()
+
+    def test_a_worker_without_the_client_secret_refuses(self, container, trino, tmp_path):
+        published, relation = self.publish(container)
+
+        state, worker_etc = self.worker(published, relation, tmp_path, drop="oauth-client-secret")
+
+        assert state.unit_status == testing.BlockedStatus(
+            "trino turns single sign-on on without passwords or its client secret: run the "
+            "same charm revision on both applications"
+        )
+        assert read_files(worker_etc) == {}
