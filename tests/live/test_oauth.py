@@ -325,3 +325,18 @@ def _pid_or_none(pod: Pod) -> int | None:
         return trino_pid(pod)
     except AssertionError:  # between the old JVM's exit and the new one's start
         return None
+
+
+def test_removing_the_provider_turns_single_sign_on_off(node: Node, juju: Juju):
+    assert node.oauth is not None
+    become_active(juju, node.unit)  # the restart of the rotation is over
+    juju.remove_relation(node.oauth)
+    config = (node.pod.etc / "config.properties").read_text()
+    assert "oauth2" not in config
+    assert "rotated-Cl1ent-s3cret" not in config
+    state = become_active(juju, node.unit)
+    assert state.unit_status == testing.ActiveStatus()
+    answer = requests.get(
+        f"{node.https}/ui/", allow_redirects=False, verify=str(node.ca.path), timeout=30
+    )
+    assert not answer.headers.get("Location", "").startswith(node.idp.issuer), answer.headers
