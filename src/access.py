@@ -13,10 +13,12 @@ import ops
 
 import juju_secrets
 from charms.trino_k8s.v0.trino_cluster import ClusterOffer
-from core import security
+from core import oauth, security
 from core.catalogs import CatalogSet
+from core.oauth import OAuthProvider, redirect_uri
 from core.plan import CHARM_USER, HTTP_PORT, HTTPS_PORT, PASSWORD_DB, Security
 from relations.ingress import IngressRequest, IngressRequirer, UnitAddress
+from relations.oauth import WAITING_PREFIX, OAuthRelation
 from relations.tls import TlsCertificate, TlsMaterial, unit_names
 from relations.trino_catalog import CatalogInfo, TrinoCatalogProvider
 from workload import Credentials, Workload
@@ -25,8 +27,9 @@ logger = logging.getLogger(__name__)
 
 CHARM_USER_LABEL = "trino-charm-user"
 PASSWORD_SETTING = "password"  # noqa: S105  (a mode name)
+OAUTH_SETTING = "oauth"
 # Not an operator mistake: the certificate is on its way.
-WAITING_FOR_CERTIFICATE = "waiting for the certificate before turning passwords on"
+WAITING_FOR_CERTIFICATE = f"{WAITING_PREFIX}the certificate before turning passwords on"
 
 
 class Access:
@@ -39,6 +42,7 @@ class Access:
         self.ingress = IngressRequirer(charm.model)
         self.tls = TlsCertificate(charm)
         self.clients = TrinoCatalogProvider(charm.model)
+        self.oauth = OAuthRelation(charm)
         self._tls_material: list[TlsMaterial | None] = []  # read once per hook
         self._charm_user: tuple[ops.Secret | None, dict[str, str]] | None = None
 
@@ -136,6 +140,10 @@ class Access:
         except security.AccessInputError as error:
             problems.append(str(error))
             users = {}
+        provider = self.oauth.provider()
+        if isinstance(provider, str):
+            problems.append(provider)  # nothing applied: Trino keeps its last good files
+            provider = None
         clients = self.clients.users() if users else {}
         clash = security.reserved_user_problem(users, {CHARM_USER, *clients})
         if clash:
@@ -149,12 +157,16 @@ class Access:
                 f"`juju integrate {self._model.app.name}:certificates <tls provider>` "
                 "(or an ingress serving https)"
             )
+        problems += [p for p in self._oauth_path_problems(provider, path) if p not in problems]
         if problems:
             return problems
         material = self.tls_material
         password_db = ""
-        charm_password = self.charm_password() if users else ""
-        if users and charm_password:  # a standby before the leader made it: nothing to run
+        # Single sign-on alone still turns passwords on: the charm's own user drains workers.
+        charm_password = self.charm_password() if users or provider else ""
+        if (
+            users or provider
+        ) and charm_password:  # a standby before the leader made it: nothing to run
             password_db = self._password_db({**users, **clients, CHARM_USER: charm_password})
         return Security(
             password_db=password_db,
@@ -162,7 +174,21 @@ class Access:
             keystore=material.keystore if material else "",
             process_forwarded=self.ingress.relation is not None,
             operator_rules=rules,
+            oauth=provider,
         )
+
+    def _oauth_path_problems(
+        self, provider: OAuthProvider | None, path: security.SecurePath
+    ) -> list[str]:
+        """Single sign-on, like passwords, needs HTTPS: Trino refuses it over plain HTTP."""
+        if provider is None or path.secure:
+            return []
+        if self.tls.related:
+            return [WAITING_FOR_CERTIFICATE]
+        return [
+            f"oauth: single sign-on needs HTTPS: `juju integrate {self._model.app.name}"
+            ":certificates <tls provider>` (or an ingress serving https)"
+        ]
 
     def worker_security(self, offer: ClusterOffer, coordinator: str) -> Security | list[str]:
         """A worker runs its coordinator's authentication and rules, once it checked them.
@@ -191,6 +217,10 @@ class Access:
         except security.AccessInputError as error:
             problems.append(f"{coordinator} shares rules this charm refuses ({error})")
             rules = {}
+        provider = _shared_provider(offer, coordinator, password)
+        if isinstance(provider, str):
+            problems.append(f"{provider}: {fix}")
+            provider = None
         if problems:
             return problems
         material = self.tls_material
@@ -200,6 +230,7 @@ class Access:
             keystore=material.keystore if material else "",
             process_forwarded=password and material is None,
             operator_rules=rules,
+            oauth=provider,
         )
 
     # What the charm publishes and uses.
@@ -207,8 +238,13 @@ class Access:
     def settings(self) -> dict[str, str]:
         """The cluster-wide modes a coordinator hands its workers."""
         settings = {}
-        if str(self._charm.config.get(security.USER_SECRET_OPTION, "")).strip():
+        users = str(self._charm.config.get(security.USER_SECRET_OPTION, "")).strip()
+        # Single sign-on turns passwords on too (the charm's user): workers check them.
+        if users or self.oauth.relation is not None:
             settings["authentication"] = PASSWORD_SETTING
+        provider = self.oauth.provider()
+        if isinstance(provider, OAuthProvider):  # workers run the same authenticators
+            settings[OAUTH_SETTING] = oauth.shared(provider)
         rules = str(self._charm.config.get(security.RULES_OPTION, "")).strip()
         if rules:
             settings[security.RULES_OPTION] = rules
@@ -265,6 +301,16 @@ class Access:
         """
         return self.ingress.address() or f"{self._pod_host()}:{HTTPS_PORT if https else HTTP_PORT}"
 
+    def register_oauth_client(self) -> None:
+        """Leader: register Trino's callback with the OAuth provider (before it sends the rest)."""
+        if self.oauth.relation is not None and self._model.unit.is_leader():
+            self.oauth.publish(redirect_uri(self.external_url()))
+
+    def external_url(self) -> str:
+        """Where browsers reach Trino: the https ingress URL, else the coordinator's pod."""
+        url = self.ingress.url()
+        return url if url.startswith("https://") else f"https://{self._pod_host()}:{HTTPS_PORT}"
+
     def _pod_host(self, unit: str = "") -> str:
         """A unit's (this one's) stable pod name, which its certificate covers."""
         unit = unit or self._model.unit.name
@@ -275,6 +321,26 @@ class Access:
         binding = self._model.get_binding(relation) if relation else None
         address = binding.network.bind_address if binding else None
         return str(address) if address else ""
+
+
+def _shared_provider(
+    offer: ClusterOffer, coordinator: str, password: bool
+) -> OAuthProvider | str | None:
+    """The single sign-on a coordinator shares (None: off), or why a worker refuses it.
+
+    Without the passwords beside it, or without its client secret, the worker would run
+    with fewer authenticators than its coordinator: refused, nothing written.
+    """
+    text = offer.settings.get(OAUTH_SETTING, "")
+    if not text:
+        return None
+    try:
+        provider = oauth.from_shared(text, offer.oauth_client_secret)
+    except ValueError:
+        return f"{coordinator} shares single sign-on settings this charm cannot read"
+    if not password or not provider.client_secret:
+        return f"{coordinator} turns single sign-on on without passwords or its client secret"
+    return oauth.problem(provider, coordinator) or provider
 
 
 def _catalog_infos(catalogs: CatalogSet) -> list[CatalogInfo]:

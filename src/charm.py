@@ -79,6 +79,9 @@ class TrinoK8sCharm(ops.CharmBase):
             self.on.ingress_relation_broken,
             self.on.certificates_relation_changed,
             self.on.certificates_relation_broken,
+            self.on.oauth_relation_created,
+            self.on.oauth_relation_changed,
+            self.on.oauth_relation_broken,
             self.on.trino_catalog_relation_changed,
         ):
             framework.observe(event, self.reconcile)
@@ -97,6 +100,7 @@ class TrinoK8sCharm(ops.CharmBase):
         if self.unit.is_leader() and self.peers.relation and self.peers.leader != self.unit.name:
             self.peers.save()
         self.relation_catalogs.reconcile()
+        self.access.register_oauth_client()
         inputs = self.snapshot.inputs()
         if isinstance(inputs, ConfigError):
             self.unit.set_ports(HTTP_PORT)
@@ -152,6 +156,9 @@ class TrinoK8sCharm(ops.CharmBase):
                 settings=self.access.settings(),
                 password_db=inputs.security.password_db,
                 charm_password=inputs.security.charm_password,
+                oauth_client_secret=(
+                    inputs.security.oauth.client_secret if inputs.security.oauth else ""
+                ),
             )
         )
 

@@ -15,7 +15,7 @@ import juju_secrets
 from charms.trino_k8s.v0.trino_cluster import ClusterNotReadyError
 from core import catalogs, yamltext
 from core.config import CharmConfig, ConfigError, Role
-from core.plan import HTTP_PORT, Cluster, NodeInputs, Security, node_environment
+from core.plan import HTTP_PORT, Cluster, NodeInputs, Security, jvm_cas, node_environment
 
 if TYPE_CHECKING:
     from charm import TrinoK8sCharm
@@ -45,7 +45,7 @@ class Snapshot:
                 inputs,
                 tracing_endpoint=self._charm.tracing.endpoint(),
                 # Only read when a catalog needs the JVM to trust more CAs.
-                system_cas=system_cas() if inputs.catalogs.jvm_cas else "",
+                system_cas=system_cas() if jvm_cas(inputs) else "",
             )
         return self._inputs
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import ops
 
-from access import WAITING_FOR_CERTIFICATE
+from access import WAITING_PREFIX
 from core.config import CharmConfig, ConfigError, Role
 from core.plan import NodeInputs, idle_reason
 from workload import probe
@@ -36,8 +36,8 @@ def unit_status(charm: TrinoK8sCharm) -> ops.StatusBase:
     blocked, waiting = _input_problems(charm, inputs)
     if blocked:
         return ops.BlockedStatus(first_of(blocked))
-    if inputs.access_problems == (WAITING_FOR_CERTIFICATE,):
-        return ops.WaitingStatus(WAITING_FOR_CERTIFICATE)  # nothing applied until it comes
+    if inputs.access_problems and _only_waiting(inputs.access_problems):
+        return ops.WaitingStatus(first_of(list(inputs.access_problems)))  # nothing applied yet
     status = _workload_status(charm, inputs)
     if waiting and isinstance(status, ops.ActiveStatus):
         return ops.WaitingStatus(first_of(waiting))
@@ -62,8 +62,8 @@ def _input_problems(charm: TrinoK8sCharm, inputs: NodeInputs) -> tuple[list[str]
     if charm.resource_problem:
         blocked.append(f"workload resources: {charm.resource_problem}")
     blocked += inputs.catalogs.problems
-    if inputs.access_problems != (WAITING_FOR_CERTIFICATE,):
-        blocked += inputs.access_problems
+    if not _only_waiting(inputs.access_problems):
+        blocked += [p for p in inputs.access_problems if not p.startswith(WAITING_PREFIX)]
     if inputs.config.role is Role.WORKER:
         reset = f"`juju config {charm.app.name} --reset"
         blocked += [
@@ -73,6 +73,11 @@ def _input_problems(charm: TrinoK8sCharm, inputs: NodeInputs) -> tuple[list[str]
         ]
     relation_blocked, waiting = charm.relation_catalogs.problems()
     return blocked + relation_blocked, waiting
+
+
+def _only_waiting(problems: tuple[str, ...]) -> bool:
+    """Whether every access problem is a wait (a certificate, an OAuth provider)."""
+    return all(p.startswith(WAITING_PREFIX) for p in problems)
 
 
 def _workload_status(charm: TrinoK8sCharm, inputs: NodeInputs) -> ops.StatusBase:

@@ -10,9 +10,11 @@ from typing import Any
 from core import truststore
 from core.catalogs import CERTS_DIR, CatalogSet
 from core.config import CharmConfig, Role
+from core.oauth import OAuthProvider
+from core.oauth import properties as oauth_properties
 from core.observability import JMX_OBJECT_NAMES, METRICS_USER, tracing_properties
 from core.render import render
-from core.security import merge_rules
+from core.security import authentication_types, merge_rules
 
 ETC = "/etc/trino"
 CATALOG_DIR = f"{ETC}/catalog"
@@ -92,6 +94,8 @@ class Security:
     operator_rules: dict[str, Any] = dataclasses.field(default_factory=dict)
     # The charm user's password (in password.db as a hash): the charm drains with it.
     charm_password: str = dataclasses.field(default="", repr=False)
+    # Single sign-on (the oauth relation): OAuth2 for browsers, JWT bearer tokens.
+    oauth: OAuthProvider | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,6 +233,12 @@ def access_rules() -> dict[str, Any]:
     }
 
 
+def jvm_cas(inputs: NodeInputs) -> str:
+    """CAs the whole JVM must trust (PEM): the catalogs' and the OAuth provider's."""
+    provider = inputs.security.oauth
+    return inputs.catalogs.jvm_cas + (provider.ca if provider else "")
+
+
 def idle_reason(inputs: NodeInputs) -> str | None:
     """Why this unit must not run Trino now, or None when it should."""
     if inputs.config.role is Role.WORKER:
@@ -263,7 +273,7 @@ def plan_node(inputs: NodeInputs) -> Plan:
         ),
         f"{ETC}/jvm.config": render(
             "jvm.config",
-            flags=[*config.jvm_flags, *(truststore.FLAGS if inputs.catalogs.jvm_cas else ())],
+            flags=[*config.jvm_flags, *(truststore.FLAGS if jvm_cas(inputs) else ())],
         ),
         f"{ETC}/config.properties": render(
             "config.properties",
@@ -281,7 +291,10 @@ def plan_node(inputs: NodeInputs) -> Plan:
             tracing=tracing_properties(inputs.tracing_endpoint),
             https_port=HTTPS_PORT if inputs.security.keystore else None,
             keystore=KEYSTORE,
-            password_auth=bool(inputs.security.password_db),
+            authentication=authentication_types(
+                bool(inputs.security.password_db), oauth=inputs.security.oauth is not None
+            ),
+            oauth=oauth_properties(inputs.security.oauth) if inputs.security.oauth else {},
             metrics_user=METRICS_USER,
             process_forwarded=inputs.security.process_forwarded,
             overrides=config.overrides,
@@ -296,13 +309,13 @@ def plan_node(inputs: NodeInputs) -> Plan:
         + "\n",
     }
     plan_files = {path: File(content) for path, content in files.items()}
-    # config.properties holds the cluster's shared secret.
+    # config.properties holds the cluster's shared secret (and the OAuth client secret).
     plan_files[f"{ETC}/config.properties"] = File(files[f"{ETC}/config.properties"], mode=SECRET)
     plan_files.update(_security_files(inputs.security))
     if coordinator:
         plan_files.update(_manager_files(config))
-    if inputs.catalogs.jvm_cas:
-        ders = truststore.certificates(inputs.catalogs.jvm_cas + inputs.system_cas)
+    if jvm_cas(inputs):
+        ders = truststore.certificates(jvm_cas(inputs) + inputs.system_cas)
         plan_files[truststore.TRUSTSTORE] = File(truststore.jks(ders))
     if inputs.catalogs.problems:
         # Keep whatever catalog files are in place: the last good set.

@@ -43,6 +43,16 @@ class SecurePath:
         return self.https or self.ingress_tls
 
 
+def authentication_types(password: bool, oauth: bool = False) -> str:
+    """Trino's `http-server.authentication.type`: each way in, tried in order (empty: none).
+
+    Single sign-on brings two: OAUTH2 (the browser flow, and tokens from it) and JWT
+    (bearer tokens a service account got from the provider without a browser).
+    """
+    types = [*(["PASSWORD"] if password else []), *(["OAUTH2", "JWT"] if oauth else [])]
+    return ",".join(types)
+
+
 def parse_users(content: Mapping[str, str] | str, secret_id: str) -> dict[str, str]:
     """The users of the `user-secret-id` secret; AccessInputError says what is wrong.
 

@@ -9,11 +9,13 @@ it on `trino-worker` (limit 1). The coordinator's leader writes its application 
 | `environment` | Trino `node.environment`; every node of a cluster must share it |
 | `catalogs` | JSON: name -> `{"properties": {...}, "files": {path: text}}`, no credential |
 | `settings` | JSON: other cluster-wide settings, `{}` for none; `authentication`
-  (`password` or absent) and `access-control-rules` (the operator's rules, JSON) |
+  (`password` or absent), `access-control-rules` (the operator's rules, JSON) and `oauth`
+  (single sign-on: the OIDC provider's issuer, endpoints, CA and client id, JSON) |
 | `secret-id` | a Juju secret granted to the relation, with `shared-secret` (Trino's
   `internal-communication.shared-secret`), `catalog-credentials` (JSON: catalog name ->
   the properties that are credentials) and, with authentication, `password-db` (Trino's
-  password.db: bcrypt hashes) and `charm-password` (the charm's own Trino user) |
+  password.db: bcrypt hashes) and `charm-password` (the charm's own Trino user) and, with
+  single sign-on, `oauth-client-secret` |
 
 Nothing that is a credential is ever in the databag: it is all in the secret. The library
 only reads and writes data; it sets no status and observes no event, so each charm decides
@@ -32,7 +34,7 @@ from typing import Any
 import ops
 
 LIBAPI = 0
-LIBPATCH = 4
+LIBPATCH = 5
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ class ClusterOffer:
     settings: Mapping[str, str] = dataclasses.field(default_factory=dict)
     password_db: str = ""  # every node authenticates the same users
     charm_password: str = ""  # the charm's own user, to drain workers
+    oauth_client_secret: str = ""  # single sign-on: every node runs the same authenticators
 
     def secret_content(self) -> dict[str, str]:
         """The part of the offer that only the secret carries."""
@@ -79,6 +82,8 @@ class ClusterOffer:
         if self.password_db:
             content["password-db"] = self.password_db
             content["charm-password"] = self.charm_password
+        if self.oauth_client_secret:
+            content["oauth-client-secret"] = self.oauth_client_secret
         return content
 
 
@@ -278,6 +283,7 @@ def _offer(data: _Databag, content: dict[str, str]) -> ClusterOffer:
         settings=_texts(data.settings, "settings"),
         password_db=content.get("password-db", ""),
         charm_password=content.get("charm-password", ""),
+        oauth_client_secret=content.get("oauth-client-secret", ""),
     )
 
 
