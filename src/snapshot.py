@@ -15,7 +15,7 @@ import yaml
 
 import juju_secrets
 from charms.trino_k8s.v0.trino_cluster import ClusterNotReadyError
-from core import catalogs
+from core import catalogs, exchange
 from core.config import CharmConfig, ConfigError, Role
 from core.plan import HTTP_PORT, Cluster, NodeInputs, Security, node_environment
 
@@ -101,6 +101,9 @@ class Snapshot:
             cluster=cluster,
             leader=leader,
             leader_unit=charm.peers.leader,
+            fault_tolerance=exchange.coordinator(
+                config.retry, charm.exchange.storage(), charm.app.name
+            ),
             **_access(charm.access.coordinator_security()),
         )
 
@@ -130,6 +133,7 @@ class Snapshot:
             charm.unit.name,
             catalog_set,
             cluster=cluster,
+            fault_tolerance=exchange.worker(offer.retry_policy, offer.exchange, coordinator),
             **_access(charm.access.worker_security(offer, coordinator)),
         )
 

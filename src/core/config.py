@@ -17,6 +17,7 @@ _DISCOVERY_URI = re.compile(r"https?://[A-Za-z0-9.-]+(?::([0-9]{1,5}))?/?")
 HEAP_HEADROOM = 0.3  # Trino's default memory.heap-headroom-per-node: 30% of the heap
 HEAP_PERCENTAGE_RANGE = (50, 90)
 LOG_LEVELS = ("debug", "info", "warn", "error")
+RETRY_POLICIES = ("NONE", "QUERY", "TASK")
 MAX_PORT = 65535
 
 
@@ -63,6 +64,7 @@ class CharmConfig:
     workload_cpu_limit: str = ""
     workload_memory_request: str = ""
     workload_cpu_request: str = ""
+    retry_policy: str = "NONE"
 
     def __post_init__(self):
         problems = [*self._value_problems()]
@@ -75,6 +77,11 @@ class CharmConfig:
     def role(self) -> Role:
         """The role from `charm-function`."""
         return Role(self.charm_function.strip())
+
+    @property
+    def retry(self) -> str:
+        """Trino's `retry-policy`, spelled as Trino wants it."""
+        return self.retry_policy.strip().upper()
 
     @property
     def grace_seconds(self) -> float:
@@ -115,6 +122,11 @@ class CharmConfig:
         if self.log_level.strip().lower() not in LOG_LEVELS:
             yield Problem(
                 "log-level", f"{self.log_level!r} is not a level; use {', '.join(LOG_LEVELS)}"
+            )
+        if self.retry not in RETRY_POLICIES:
+            yield Problem(
+                "retry-policy",
+                f"{self.retry_policy!r} is not a retry policy; use {', '.join(RETRY_POLICIES)}",
             )
         low, high = HEAP_PERCENTAGE_RANGE
         if not low <= self.heap_percentage <= high:

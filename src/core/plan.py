@@ -10,6 +10,7 @@ from typing import Any
 from core import truststore
 from core.catalogs import CERTS_DIR, CatalogSet
 from core.config import CharmConfig, Role
+from core.exchange import FaultTolerance
 from core.observability import JMX_OBJECT_NAMES, METRICS_USER, tracing_properties
 from core.render import render
 from core.security import merge_rules
@@ -22,13 +23,19 @@ HTTPS_PORT = 8443
 PASSWORD_DB = f"{ETC}/password.db"
 RULES_FILE = f"{ETC}/rules.json"
 KEYSTORE = f"{ETC}/keystore.pem"
+EXCHANGE_MANAGER = f"{ETC}/exchange-manager.properties"
 # Files Trino reads again by itself (file.refresh-period, security.refresh-period):
 # changing them must never restart Trino.
 RELOADED_FILES = (PASSWORD_DB, RULES_FILE)
 # A change Pebble applies by itself (the check runs on its new definition): no restart.
 CHECK_CHANGE = "Pebble check"
 # Files written only in some setups (authentication, HTTPS): removed when not planned.
-OPTIONAL_FILES = (f"{ETC}/password-authenticator.properties", PASSWORD_DB, KEYSTORE)
+OPTIONAL_FILES = (
+    f"{ETC}/password-authenticator.properties",
+    PASSWORD_DB,
+    KEYSTORE,
+    EXCHANGE_MANAGER,
+)
 # Juju mounts its Pebble into every workload container, with the socket beside it.
 PEBBLE = "/charm/bin/pebble"
 PEBBLE_SOCKET = "/charm/container/pebble.socket"
@@ -99,6 +106,8 @@ class NodeInputs:
     security: Security = dataclasses.field(default_factory=Security)
     # Operator input about access that must be fixed before anything is applied.
     access_problems: tuple[str, ...] = ()
+    # retry-policy and the exchange (a worker's come from its coordinator).
+    fault_tolerance: FaultTolerance = dataclasses.field(default_factory=FaultTolerance)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -268,6 +277,7 @@ def plan_node(inputs: NodeInputs) -> Plan:
             password_auth=bool(inputs.security.password_db),
             metrics_user=METRICS_USER,
             process_forwarded=inputs.security.process_forwarded,
+            retry_policy=inputs.fault_tolerance.policy,
         ),
         f"{ETC}/log.properties": render("log.properties", level=config.log_level.strip().upper()),
         f"{ETC}/access-control.properties": render(
@@ -282,6 +292,16 @@ def plan_node(inputs: NodeInputs) -> Plan:
     # config.properties holds the cluster's shared secret.
     plan_files[f"{ETC}/config.properties"] = File(files[f"{ETC}/config.properties"], mode=SECRET)
     plan_files.update(_security_files(inputs.security))
+    if inputs.fault_tolerance.exchange:
+        # The bucket's keys: only Trino may read it.
+        plan_files[EXCHANGE_MANAGER] = File(
+            render(
+                "catalog.properties",
+                source="exchange-s3",
+                properties=inputs.fault_tolerance.exchange,
+            ),
+            mode=SECRET,
+        )
     if inputs.catalogs.jvm_cas:
         ders = truststore.certificates(inputs.catalogs.jvm_cas + inputs.system_cas)
         plan_files[truststore.TRUSTSTORE] = File(truststore.jks(ders))
