@@ -119,14 +119,18 @@ def _serving_status(charm: TrinoK8sCharm, inputs: NodeInputs) -> ops.StatusBase:
         return ops.WaitingStatus("Trino is starting")
     if info.state == "SHUTTING_DOWN":
         return ops.MaintenanceStatus(draining(config))
+    return ops.ActiveStatus(_serving_note(charm, inputs))
+
+
+def _serving_note(charm: TrinoK8sCharm, inputs: NodeInputs) -> str:
+    """What an active unit adds: a queued restart, advice, or what a coordinator needs."""
     if charm.restarts.queued:
-        return ops.ActiveStatus(charm.restarts.queued)
+        return charm.restarts.queued
+    role = inputs.config.role
     advice = exchange.query_advice(inputs.fault_tolerance, charm.app.name)
-    if advice and config.role is not Role.WORKER:
-        return ops.ActiveStatus(advice)
-    if config.role is Role.COORDINATOR:
-        return ops.ActiveStatus("coordinator: queries run once workers join")
-    return ops.ActiveStatus()
+    if advice and role is not Role.WORKER:
+        return advice
+    return "coordinator: queries run once workers join" if role is Role.COORDINATOR else ""
 
 
 def _restart_status(charm: TrinoK8sCharm, config: CharmConfig) -> ops.StatusBase | None:

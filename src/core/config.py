@@ -123,11 +123,7 @@ class CharmConfig:
             yield Problem(
                 "log-level", f"{self.log_level!r} is not a level; use {', '.join(LOG_LEVELS)}"
             )
-        if self.retry not in RETRY_POLICIES:
-            yield Problem(
-                "retry-policy",
-                f"{self.retry_policy!r} is not a retry policy; use {', '.join(RETRY_POLICIES)}",
-            )
+        yield from self._retry_problems()
         low, high = HEAP_PERCENTAGE_RANGE
         if not low <= self.heap_percentage <= high:
             yield Problem(
@@ -158,6 +154,13 @@ class CharmConfig:
                 f"{self.graceful_shutdown_period!r} is not a Trino duration such as 2m or 90s",
             )
         yield from self._resource_problems()
+
+    def _retry_problems(self):
+        if self.retry not in RETRY_POLICIES:
+            yield Problem(
+                "retry-policy",
+                f"{self.retry_policy!r} is not a retry policy; use {', '.join(RETRY_POLICIES)}",
+            )
 
     def _resource_problems(self):
         uri = self.discovery_uri.strip()
