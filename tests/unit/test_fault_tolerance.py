@@ -372,3 +372,51 @@ class TestWorkers:
             "run the same charm revision on both applications"
         )
         assert read_files(worker_etc) == {}
+
+    def test_rotated_keys_reach_the_workers_in_the_cluster_secret(
+        self, coordinator_ctx, container, trino
+    ):
+        extra = testing.Secret(tracked_content=dict(S3_KEYS))
+        state, _ = self.publish(coordinator_ctx, container, extra=extra)
+        rotated = dataclasses.replace(
+            extra, latest_content={**S3_KEYS, "secret-key": "r0tated-Spool-key"}
+        )
+        others = {s for s in state.secrets if s.id != extra.id}
+
+        restarted = coordinator_ctx.run(
+            coordinator_ctx.on.secret_changed(rotated),
+            dataclasses.replace(state, secrets={*others, rotated}),
+        )
+        # Workers follow once the coordinator serves on the new keys.
+        after = coordinator_ctx.run(coordinator_ctx.on.update_status(), restarted)
+
+        secret = next(s for s in after.secrets if s.label == "trino-cluster")
+        content = secret.latest_content or secret.tracked_content
+        assert json.loads(content["exchange"])["exchange.s3.aws-secret-key"] == (
+            "r0tated-Spool-key"
+        )
+
+    def test_exchange_properties_a_worker_does_not_know_are_refused(
+        self, coordinator_ctx, worker_ctx, container, trino, tmp_path
+    ):
+        published, relation = self.publish(coordinator_ctx, container)
+        secret = next(s for s in published.secrets if s.label == "trino-cluster")
+        content = dict(secret.latest_content or secret.tracked_content)
+        content["exchange"] = json.dumps({**SPOOL, "plugin.bundles": "/tmp/evil"})
+        changed = dataclasses.replace(secret, tracked_content=content, latest_content=content)
+        published = dataclasses.replace(published, secrets={changed})
+        worker_etc = tmp_path / "worker"
+        worker_etc.mkdir()
+        worker_container = testing.Container(
+            "trino",
+            can_connect=True,
+            mounts={"etc": testing.Mount(location="/etc/trino", source=worker_etc)},
+        )
+
+        state = self.worker(worker_ctx, published, relation, worker_container)
+
+        assert state.unit_status == testing.BlockedStatus(
+            "trino shares exchange properties this charm refuses (plugin.bundles): "
+            "run the same charm revision on both applications"
+        )
+        assert read_files(worker_etc) == {}
