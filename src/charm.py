@@ -15,6 +15,7 @@ from charms.trino_k8s.v0.trino_cluster import (
     TrinoClusterProvider,
     TrinoClusterRequirer,
 )
+from core import exchange
 from core.config import CharmConfig, ConfigError, Role
 from core.observability import Topology, rule_files
 from core.plan import HTTP_PORT, HTTPS_PORT, SERVICE, NodeInputs, plan_node
@@ -23,6 +24,7 @@ from relation_catalogs import ENDPOINTS as CATALOG_RELATIONS
 from relation_catalogs import RelationCatalogs
 from relations import grafana_dashboard, loki_push_api, prometheus_scrape
 from relations.peers import Peers
+from relations.s3 import S3Requirer
 from relations.tracing import Tracing
 from restarts import RollingRestart
 from snapshot import Snapshot
@@ -44,6 +46,7 @@ class TrinoK8sCharm(ops.CharmBase):
         self.cluster = TrinoClusterRequirer(self.model)
         self.tracing = Tracing(self)
         self.relation_catalogs = RelationCatalogs(self.model, self.peers)
+        self.exchange = S3Requirer(self.model, exchange.ENDPOINT)
         self.access = Access(self, self.workload)
         self.snapshot = Snapshot(self)
         self.actions = Actions(self)
@@ -83,6 +86,10 @@ class TrinoK8sCharm(ops.CharmBase):
             self.on.oauth_relation_changed,
             self.on.oauth_relation_broken,
             self.on.trino_catalog_relation_changed,
+            # Fault-tolerant execution: the exchange bucket.
+            self.on.exchange_s3_relation_created,
+            self.on.exchange_s3_relation_changed,
+            self.on.exchange_s3_relation_broken,
         ):
             framework.observe(event, self.reconcile)
         for endpoint in CATALOG_RELATIONS:
@@ -101,6 +108,7 @@ class TrinoK8sCharm(ops.CharmBase):
             self.peers.save()
         self.relation_catalogs.reconcile()
         self.access.register_oauth_client()
+        self.exchange.request(bucket=f"{self.app.name}-exchange")
         inputs = self.snapshot.inputs()
         if isinstance(inputs, ConfigError):
             self.unit.set_ports(HTTP_PORT)
@@ -109,6 +117,11 @@ class TrinoK8sCharm(ops.CharmBase):
         if inputs.access_problems:
             # Trino keeps its files: never fall back to a weaker setup.
             logger.warning("not applying: %s", "; ".join(inputs.access_problems))
+            return
+        fault_tolerance = inputs.fault_tolerance
+        if fault_tolerance.problem or fault_tolerance.waiting:
+            # Trino keeps its files: never run a policy without the exchange it needs.
+            logger.warning("not applying: %s", fault_tolerance.problem or fault_tolerance.waiting)
             return
         self.unit.set_ports(HTTP_PORT, *([HTTPS_PORT] if inputs.security.keystore else []))
         standby = inputs.config.role is not Role.WORKER and not inputs.leader
@@ -159,6 +172,8 @@ class TrinoK8sCharm(ops.CharmBase):
                 oauth_client_secret=(
                     inputs.security.oauth.client_secret if inputs.security.oauth else ""
                 ),
+                retry_policy=inputs.fault_tolerance.policy,
+                exchange=inputs.fault_tolerance.exchange,
             )
         )
 

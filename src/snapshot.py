@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import juju_secrets
 from charms.trino_k8s.v0.trino_cluster import ClusterNotReadyError
-from core import catalogs, yamltext
+from core import catalogs, exchange, yamltext
 from core.config import CharmConfig, ConfigError, Role
 from core.plan import HTTP_PORT, Cluster, NodeInputs, Security, jvm_cas, node_environment
 
@@ -99,6 +99,9 @@ class Snapshot:
             cluster=cluster,
             leader=leader,
             leader_unit=charm.peers.leader,
+            fault_tolerance=exchange.coordinator(
+                config.retry, charm.exchange.storage(), charm.app.name
+            ),
             **_access(charm.access.coordinator_security()),
         )
 
@@ -128,6 +131,7 @@ class Snapshot:
             charm.unit.name,
             catalog_set,
             cluster=cluster,
+            fault_tolerance=exchange.worker(offer.retry_policy, offer.exchange, coordinator),
             **_access(charm.access.worker_security(offer, coordinator)),
         )
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import ops
 
 from access import WAITING_PREFIX
+from core import exchange
 from core.config import CharmConfig, ConfigError, Role
 from core.plan import NodeInputs, idle_reason
 from workload import probe
@@ -38,6 +39,8 @@ def unit_status(charm: TrinoK8sCharm) -> ops.StatusBase:
         return ops.BlockedStatus(first_of(blocked))
     if inputs.access_problems and _only_waiting(inputs.access_problems):
         return ops.WaitingStatus(first_of(list(inputs.access_problems)))  # nothing applied yet
+    if inputs.fault_tolerance.waiting:
+        return ops.WaitingStatus(inputs.fault_tolerance.waiting)  # nothing applied either
     status = _workload_status(charm, inputs)
     if waiting and isinstance(status, ops.ActiveStatus):
         return ops.WaitingStatus(first_of(waiting))
@@ -64,6 +67,8 @@ def _input_problems(charm: TrinoK8sCharm, inputs: NodeInputs) -> tuple[list[str]
     blocked += inputs.catalogs.problems
     if not _only_waiting(inputs.access_problems):
         blocked += [p for p in inputs.access_problems if not p.startswith(WAITING_PREFIX)]
+    if inputs.fault_tolerance.problem:
+        blocked.append(inputs.fault_tolerance.problem)
     if inputs.config.role is Role.WORKER:
         reset = f"`juju config {charm.app.name} --reset"
         blocked += [
@@ -71,6 +76,11 @@ def _input_problems(charm: TrinoK8sCharm, inputs: NodeInputs) -> tuple[list[str]
             for option, what in COORDINATOR_ONLY
             if str(charm.config.get(option, "")).strip()
         ]
+        if inputs.config.retry != exchange.NONE:
+            blocked.append(
+                "retry-policy is unused on a worker (the coordinator's applies): "
+                f"{reset} retry-policy`"
+            )
     relation_blocked, waiting = charm.relation_catalogs.problems()
     return blocked + relation_blocked, waiting
 
@@ -101,11 +111,12 @@ def _workload_status(charm: TrinoK8sCharm, inputs: NodeInputs) -> ops.StatusBase
             f"{f'; Trino says: {line}' if line else ''}; see "
             f"`juju ssh --container trino {charm.unit.name} pebble logs trino`"
         )
-    return _serving_status(charm, config)
+    return _serving_status(charm, inputs)
 
 
-def _serving_status(charm: TrinoK8sCharm, config: CharmConfig) -> ops.StatusBase:
+def _serving_status(charm: TrinoK8sCharm, inputs: NodeInputs) -> ops.StatusBase:
     """What Trino itself says: starting, draining, or serving its role."""
+    config = inputs.config
     info = probe()
     if info is None:
         return ops.WaitingStatus("Trino is starting (not answering on port 8080 yet)")
@@ -115,11 +126,18 @@ def _serving_status(charm: TrinoK8sCharm, config: CharmConfig) -> ops.StatusBase
         return ops.WaitingStatus("Trino is starting")
     if info.state == "SHUTTING_DOWN":
         return ops.MaintenanceStatus(draining(config))
+    return ops.ActiveStatus(_serving_note(charm, inputs))
+
+
+def _serving_note(charm: TrinoK8sCharm, inputs: NodeInputs) -> str:
+    """What an active unit adds: a queued restart, advice, or what a coordinator needs."""
     if charm.restarts.queued:
-        return ops.ActiveStatus(charm.restarts.queued)
-    if config.role is Role.COORDINATOR:
-        return ops.ActiveStatus("coordinator: queries run once workers join")
-    return ops.ActiveStatus()
+        return charm.restarts.queued
+    role = inputs.config.role
+    advice = exchange.query_advice(inputs.fault_tolerance, charm.app.name)
+    if advice and role is not Role.WORKER:
+        return advice
+    return "coordinator: queries run once workers join" if role is Role.COORDINATOR else ""
 
 
 def _restart_status(charm: TrinoK8sCharm, config: CharmConfig) -> ops.StatusBase | None:

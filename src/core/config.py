@@ -17,6 +17,7 @@ _DISCOVERY_URI = re.compile(r"https?://[A-Za-z0-9.-]+(?::([0-9]{1,5}))?/?")
 HEAP_HEADROOM = 0.3  # Trino's default memory.heap-headroom-per-node: 30% of the heap
 HEAP_PERCENTAGE_RANGE = (50, 90)
 LOG_LEVELS = ("debug", "info", "warn", "error")
+RETRY_POLICIES = ("NONE", "QUERY", "TASK")
 MAX_PORT = 65535
 
 
@@ -66,6 +67,7 @@ class CharmConfig:
     config_overrides: str = ""
     resource_groups: str = ""
     session_properties: str = ""
+    retry_policy: str = "NONE"
 
     def __post_init__(self):
         problems = [*self._value_problems()]
@@ -78,6 +80,11 @@ class CharmConfig:
     def role(self) -> Role:
         """The role from `charm-function`."""
         return Role(self.charm_function.strip())
+
+    @property
+    def retry(self) -> str:
+        """Trino's `retry-policy`, spelled as Trino wants it."""
+        return self.retry_policy.strip().upper()
 
     @property
     def grace_seconds(self) -> float:
@@ -119,6 +126,7 @@ class CharmConfig:
             yield Problem(
                 "log-level", f"{self.log_level!r} is not a level; use {', '.join(LOG_LEVELS)}"
             )
+        yield from self._retry_problems()
         low, high = HEAP_PERCENTAGE_RANGE
         if not low <= self.heap_percentage <= high:
             yield Problem(
@@ -150,6 +158,13 @@ class CharmConfig:
             )
         yield from self._resource_problems()
         yield from self._knob_problems()
+
+    def _retry_problems(self):
+        if self.retry not in RETRY_POLICIES:
+            yield Problem(
+                "retry-policy",
+                f"{self.retry_policy!r} is not a retry policy; use {', '.join(RETRY_POLICIES)}",
+            )
 
     def _resource_problems(self):
         uri = self.discovery_uri.strip()

@@ -10,6 +10,7 @@ from typing import Any
 from core import truststore
 from core.catalogs import CERTS_DIR, CatalogSet
 from core.config import CharmConfig, Role
+from core.exchange import FaultTolerance
 from core.oauth import OAuthProvider
 from core.oauth import properties as oauth_properties
 from core.observability import JMX_OBJECT_NAMES, METRICS_USER, tracing_properties
@@ -24,6 +25,7 @@ HTTPS_PORT = 8443
 PASSWORD_DB = f"{ETC}/password.db"
 RULES_FILE = f"{ETC}/rules.json"
 KEYSTORE = f"{ETC}/keystore.pem"
+EXCHANGE_MANAGER = f"{ETC}/exchange-manager.properties"
 # Files Trino reads again by itself (file.refresh-period, security.refresh-period):
 # changing them must never restart Trino.
 RELOADED_FILES = (PASSWORD_DB, RULES_FILE)
@@ -37,7 +39,7 @@ RESOURCE_GROUPS_JSON = f"{ETC}/resource-groups.json"
 SESSION_PROPERTIES_PROPERTIES = f"{ETC}/session-property-config.properties"
 SESSION_PROPERTIES_JSON = f"{ETC}/session-property-config.json"
 # Files written only in some setups (authentication, HTTPS, resource groups, session
-# property rules): removed when not planned.
+# property rules, an exchange): removed when not planned.
 OPTIONAL_FILES = (
     f"{ETC}/password-authenticator.properties",
     PASSWORD_DB,
@@ -46,6 +48,7 @@ OPTIONAL_FILES = (
     RESOURCE_GROUPS_JSON,
     SESSION_PROPERTIES_PROPERTIES,
     SESSION_PROPERTIES_JSON,
+    EXCHANGE_MANAGER,
 )
 # Juju mounts its Pebble into every workload container, with the socket beside it.
 PEBBLE = "/charm/bin/pebble"
@@ -119,6 +122,8 @@ class NodeInputs:
     security: Security = dataclasses.field(default_factory=Security)
     # Operator input about access that must be fixed before anything is applied.
     access_problems: tuple[str, ...] = ()
+    # retry-policy and the exchange (a worker's come from its coordinator).
+    fault_tolerance: FaultTolerance = dataclasses.field(default_factory=FaultTolerance)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,6 +303,7 @@ def plan_node(inputs: NodeInputs) -> Plan:
             metrics_user=METRICS_USER,
             process_forwarded=inputs.security.process_forwarded,
             overrides=config.overrides,
+            retry_policy=inputs.fault_tolerance.policy,
         ),
         f"{ETC}/log.properties": render("log.properties", level=config.log_level.strip().upper()),
         f"{ETC}/access-control.properties": render(
@@ -314,6 +320,16 @@ def plan_node(inputs: NodeInputs) -> Plan:
     plan_files.update(_security_files(inputs.security))
     if coordinator:
         plan_files.update(_manager_files(config))
+    if inputs.fault_tolerance.exchange:
+        # The bucket's keys: only Trino may read it.
+        plan_files[EXCHANGE_MANAGER] = File(
+            render(
+                "catalog.properties",
+                source="exchange-s3",
+                properties=inputs.fault_tolerance.exchange,
+            ),
+            mode=SECRET,
+        )
     if jvm_cas(inputs):
         ders = truststore.certificates(jvm_cas(inputs) + inputs.system_cas)
         plan_files[truststore.TRUSTSTORE] = File(truststore.jks(ders))

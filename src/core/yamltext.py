@@ -7,12 +7,14 @@ subset several times faster. `yaml` itself is already imported by ops.
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 
 YAMLError = yaml.YAMLError
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def load(text: str) -> object:
+def load(text: str) -> Any:
     """The document in ``text`` (plain data only: the loader is a safe one)."""
     return yaml.load(text, Loader=_LOADER)  # noqa: S506  (CSafeLoader or SafeLoader)

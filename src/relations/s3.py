@@ -54,11 +54,12 @@ class BucketOffer:
 
 
 class S3Requirer:
-    """The `s3-credentials` endpoint (limit 1)."""
+    """One `s3` endpoint of limit 1: `s3-credentials` (the lakehouse) or `exchange-s3`."""
 
-    def __init__(self, model: ops.Model):
+    def __init__(self, model: ops.Model, endpoint: str = ENDPOINT):
         self._model = model
-        self.relation = model.get_relation(ENDPOINT)
+        self._endpoint = endpoint
+        self.relation = model.get_relation(endpoint)
 
     def request(self, bucket: str) -> None:
         """Leader: ask for a bucket, keys as a secret (a v0 provider ignores that)."""
@@ -77,20 +78,20 @@ class S3Requirer:
                 content = self._model.get_secret(id=offer.secret_extra).get_content(refresh=True)
             except ops.ModelError as error:
                 logger.warning("cannot read the s3 secret of %s: %s", app, error)
-                return f"s3-credentials relation with {app}: its secret cannot be read yet"
+                return f"{self._endpoint} relation with {app}: its secret cannot be read yet"
             keys = {name: content.get(name, "") or keys[name] for name in keys}
         missing = [name for name in ("bucket",) if not offer.bucket] + [
             name for name, value in keys.items() if not value
         ]
         if missing:
             return (
-                f"s3-credentials relation with {app}: waiting for {', '.join(missing)} "
+                f"{self._endpoint} relation with {app}: waiting for {', '.join(missing)} "
                 f"(`juju run {app}/leader sync-s3-credentials` if it is an s3-integrator)"
             )
         ca_chain = _ca_chain(offer.tls_ca_chain)
         if ca_chain is None:
             return (
-                f"s3-credentials relation with {app}: its tls-ca-chain holds no PEM "
+                f"{self._endpoint} relation with {app}: its tls-ca-chain holds no PEM "
                 f"certificate; fix it on {app} (`juju config {app} tls-ca-chain=...`)"
             )
         return ObjectStorage(

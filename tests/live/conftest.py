@@ -138,6 +138,25 @@ def pod_names(pods: Pods) -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="module")
+def s3(lab):
+    """moto's S3 server on the pods' side of the bridge; its endpoint URL."""
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415 (heavy)
+    from tests.unit import pg  # noqa: PLC0415
+    from werkzeug.serving import WSGIRequestHandler  # noqa: PLC0415
+
+    # moto's server answers `Expect: 100-continue` twice (http.server, then werkzeug):
+    # the AWS SDK's async client (Trino's exchange) takes the second 100 for the final
+    # answer ("S3Exception: Status Code: 100", getmoto/moto#9975). Werkzeug's one is enough.
+    WSGIRequestHandler.handle_expect_100 = lambda self: True  # type: ignore[method-assign]
+
+    port = pg.free_port(netlab.HOST_IP)
+    server = ThreadedMotoServer(ip_address=netlab.HOST_IP, port=port, verbose=False)
+    server.start()
+    yield f"http://{netlab.HOST_IP}:{port}"
+    server.stop()
+
+
 def wait_for(
     what: str, condition: Callable[[], object], timeout: float = 180, poll: float = 1
 ) -> object:

@@ -42,18 +42,6 @@ def postgres(lab):
 
 
 @pytest.fixture(scope="module")
-def s3(lab):
-    """moto's S3 server on the pods' side of the bridge; its endpoint URL."""
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415 (heavy)
-
-    port = pg.free_port(netlab.HOST_IP)
-    server = ThreadedMotoServer(ip_address=netlab.HOST_IP, port=port, verbose=False)
-    server.start()
-    yield f"http://{netlab.HOST_IP}:{port}"
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def node(juju: Juju, pods) -> Unit:
     unit = juju.deploy("trino", [pods("trino", 0)]).units[0]
     boot(juju, unit)

@@ -62,17 +62,20 @@ def database_relation(
     return testing.Relation(endpoint, remote_app_name=app, remote_app_data=data)
 
 
-def s3_relation(version: int | None, extra: testing.Secret | None = None) -> testing.Relation:
-    """s3-credentials as a v0 provider (plain keys) or a v1 provider (keys in a secret)."""
+def s3_relation(
+    version: int | None,
+    extra: testing.Secret | None = None,
+    endpoint: str = "s3-credentials",
+    app: str = "s3-integrator",
+) -> testing.Relation:
+    """An s3 relation as a v0 provider (plain keys) or a v1 provider (keys in a secret)."""
     data: dict[str, str] = {}
     if version == 0:
         data = {**S3_PLAIN, **S3_KEYS, "tls-ca-chain": json.dumps([])}
     elif version == 1:
         assert extra is not None
         data = {**S3_PLAIN, "secret-extra": extra.id}
-    return testing.Relation(
-        "s3-credentials", remote_app_name="s3-integrator", remote_app_data=data
-    )
+    return testing.Relation(endpoint, remote_app_name=app, remote_app_data=data)
 
 
 def catalog_files(etc: pathlib.Path) -> dict[str, dict[str, str]]:

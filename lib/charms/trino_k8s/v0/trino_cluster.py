@@ -11,11 +11,14 @@ it on `trino-worker` (limit 1). The coordinator's leader writes its application 
 | `settings` | JSON: other cluster-wide settings, `{}` for none; `authentication`
   (`password` or absent), `access-control-rules` (the operator's rules, JSON) and `oauth`
   (single sign-on: the OIDC provider's issuer, endpoints, CA and client id, JSON) |
+| `retry-policy` | Trino's `retry-policy`: `NONE`, `QUERY` or `TASK` (LIBPATCH 5; absent
+  means `NONE`) |
 | `secret-id` | a Juju secret granted to the relation, with `shared-secret` (Trino's
   `internal-communication.shared-secret`), `catalog-credentials` (JSON: catalog name ->
-  the properties that are credentials) and, with authentication, `password-db` (Trino's
-  password.db: bcrypt hashes) and `charm-password` (the charm's own Trino user) and, with
-  single sign-on, `oauth-client-secret` |
+  the properties that are credentials), with authentication `password-db` (Trino's
+  password.db: bcrypt hashes) and `charm-password` (the charm's own Trino user), with
+  single sign-on `oauth-client-secret`, and with an exchange `exchange` (JSON: Trino's
+  exchange-manager.properties, keys included; LIBPATCH 5) |
 
 Nothing that is a credential is ever in the databag: it is all in the secret. The library
 only reads and writes data; it sets no status and observes no event, so each charm decides
@@ -41,6 +44,7 @@ logger = logging.getLogger(__name__)
 PROVIDES = "trino-coordinator"
 REQUIRES = "trino-worker"
 SECRET_LABEL = "trino-cluster"  # noqa: S105  (a label, not a password)
+RETRY_POLICIES = ("NONE", "QUERY", "TASK")
 # What Trino accepts as node.environment and as discovery.uri (a host, no path).
 _ENVIRONMENT = re.compile(r"[a-z0-9][_a-z0-9]*")
 _DISCOVERY_URI = re.compile(r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?/?")
@@ -67,6 +71,9 @@ class ClusterOffer:
     password_db: str = ""  # every node authenticates the same users
     charm_password: str = ""  # the charm's own user, to drain workers
     oauth_client_secret: str = ""  # single sign-on: every node runs the same authenticators
+    retry_policy: str = "NONE"  # every node runs the coordinator's policy
+    # exchange-manager.properties, credentials included; empty: no exchange.
+    exchange: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def secret_content(self) -> dict[str, str]:
         """The part of the offer that only the secret carries."""
@@ -84,6 +91,8 @@ class ClusterOffer:
             content["charm-password"] = self.charm_password
         if self.oauth_client_secret:
             content["oauth-client-secret"] = self.oauth_client_secret
+        if self.exchange:
+            content["exchange"] = json.dumps(dict(self.exchange), sort_keys=True)
         return content
 
 
@@ -94,6 +103,7 @@ class _Databag:
     catalogs: dict[str, Any] = dataclasses.field(default_factory=dict)
     settings: dict[str, str] = dataclasses.field(default_factory=dict)
     secret_id: str = dataclasses.field(default="", metadata={"alias": "secret-id"})
+    retry_policy: str = dataclasses.field(default="NONE", metadata={"alias": "retry-policy"})
 
 
 def _public_catalogs(offer: ClusterOffer) -> dict[str, Any]:
@@ -141,6 +151,7 @@ class TrinoClusterProvider:
             settings=dict(offer.settings),
             # A secret found by its label may not know its id yet: the owner can ask.
             secret_id=str(secret.id or secret.get_info().id),
+            retry_policy=offer.retry_policy,
         )
         for relation in relations:
             if relation.app is None:
@@ -275,6 +286,8 @@ def _offer(data: _Databag, content: dict[str, str]) -> ClusterOffer:
         and _ENVIRONMENT.fullmatch(data.environment)
     ):
         raise ValueError("discovery-uri or environment is not what Trino accepts")
+    if data.retry_policy not in RETRY_POLICIES:
+        raise ValueError("retry-policy is not NONE, QUERY or TASK")
     return ClusterOffer(
         discovery_uri=data.discovery_uri,
         environment=data.environment,
@@ -284,6 +297,8 @@ def _offer(data: _Databag, content: dict[str, str]) -> ClusterOffer:
         password_db=content.get("password-db", ""),
         charm_password=content.get("charm-password", ""),
         oauth_client_secret=content.get("oauth-client-secret", ""),
+        retry_policy=data.retry_policy,
+        exchange=_texts(json.loads(content.get("exchange", "{}")), "exchange"),
     )
 
 
