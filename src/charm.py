@@ -80,6 +80,9 @@ class TrinoK8sCharm(ops.CharmBase):
             self.on.certificates_relation_changed,
             self.on.certificates_relation_broken,
             self.on.trino_catalog_relation_changed,
+            self.on.ldap_relation_created,
+            self.on.ldap_relation_changed,
+            self.on.ldap_relation_broken,
         ):
             framework.observe(event, self.reconcile)
         for endpoint in CATALOG_RELATIONS:
@@ -97,6 +100,7 @@ class TrinoK8sCharm(ops.CharmBase):
         if self.unit.is_leader() and self.peers.relation and self.peers.leader != self.unit.name:
             self.peers.save()
         self.relation_catalogs.reconcile()
+        self.access.ldap.publish()  # the provider answers only once asked
         inputs = self.snapshot.inputs()
         if isinstance(inputs, ConfigError):
             self.unit.set_ports(HTTP_PORT)
@@ -149,7 +153,7 @@ class TrinoK8sCharm(ops.CharmBase):
                     name: ClusterCatalog(catalog.properties, catalog.credentials, catalog.files)
                     for name, catalog in inputs.catalogs.catalogs.items()
                 },
-                settings=self.access.settings(),
+                settings=self.access.settings(inputs.security),
                 password_db=inputs.security.password_db,
                 charm_password=inputs.security.charm_password,
             )

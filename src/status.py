@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import ops
 
-from access import WAITING_FOR_CERTIFICATE
+from access import WAITING
 from core.config import CharmConfig, ConfigError, Role
 from core.plan import NodeInputs, idle_reason
 from workload import probe
@@ -23,6 +23,9 @@ COORDINATOR_ONLY = (
     ("catalog-config", "catalogs"),
     ("user-secret-id", "users"),
     ("access-control-rules", "rules"),
+    ("ldap-url", "LDAP logins"),
+    ("ldap-bind-secret-id", "LDAP logins"),
+    ("group-secret-id", "groups"),
 )
 
 
@@ -34,8 +37,8 @@ def unit_status(charm: TrinoK8sCharm) -> ops.StatusBase:
     blocked, waiting = _input_problems(charm, inputs)
     if blocked:
         return ops.BlockedStatus(first_of(blocked))
-    if inputs.access_problems == (WAITING_FOR_CERTIFICATE,):
-        return ops.WaitingStatus(WAITING_FOR_CERTIFICATE)  # nothing applied until it comes
+    if inputs.access_problems:  # only waits are left: nothing applied until they end
+        return ops.WaitingStatus(first_of(list(inputs.access_problems)))
     status = _workload_status(charm, inputs)
     if waiting and isinstance(status, ops.ActiveStatus):
         return ops.WaitingStatus(first_of(waiting))
@@ -60,8 +63,7 @@ def _input_problems(charm: TrinoK8sCharm, inputs: NodeInputs) -> tuple[list[str]
     if charm.resource_problem:
         blocked.append(f"workload resources: {charm.resource_problem}")
     blocked += inputs.catalogs.problems
-    if inputs.access_problems != (WAITING_FOR_CERTIFICATE,):
-        blocked += inputs.access_problems
+    blocked += [p for p in inputs.access_problems if not p.startswith(WAITING)]
     if inputs.config.role is Role.WORKER:
         reset = f"`juju config {charm.app.name} --reset"
         blocked += [

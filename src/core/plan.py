@@ -12,7 +12,7 @@ from core.catalogs import CERTS_DIR, CatalogSet
 from core.config import CharmConfig, Role
 from core.observability import JMX_OBJECT_NAMES, METRICS_USER, tracing_properties
 from core.render import render
-from core.security import merge_rules
+from core.security import LDAP_AUTHENTICATOR, Ldap, authentication, merge_rules
 
 ETC = "/etc/trino"
 CATALOG_DIR = f"{ETC}/catalog"
@@ -22,13 +22,26 @@ HTTPS_PORT = 8443
 PASSWORD_DB = f"{ETC}/password.db"
 RULES_FILE = f"{ETC}/rules.json"
 KEYSTORE = f"{ETC}/keystore.pem"
+PASSWORD_AUTHENTICATOR = f"{ETC}/password-authenticator.properties"
+LDAP_AUTHENTICATOR_FILE = f"{ETC}/password-authenticator-ldap.properties"
+LDAP_CA = f"{ETC}/ldap-ca.pem"
+GROUP_PROVIDER = f"{ETC}/group-provider.properties"
+GROUP_FILE = f"{ETC}/groups.txt"
 # Files Trino reads again by itself (file.refresh-period, security.refresh-period):
 # changing them must never restart Trino.
-RELOADED_FILES = (PASSWORD_DB, RULES_FILE)
+RELOADED_FILES = (PASSWORD_DB, RULES_FILE, GROUP_FILE)
 # A change Pebble applies by itself (the check runs on its new definition): no restart.
 CHECK_CHANGE = "Pebble check"
 # Files written only in some setups (authentication, HTTPS): removed when not planned.
-OPTIONAL_FILES = (f"{ETC}/password-authenticator.properties", PASSWORD_DB, KEYSTORE)
+OPTIONAL_FILES = (
+    PASSWORD_AUTHENTICATOR,
+    PASSWORD_DB,
+    KEYSTORE,
+    LDAP_AUTHENTICATOR_FILE,
+    LDAP_CA,
+    GROUP_PROVIDER,
+    GROUP_FILE,
+)
 # Juju mounts its Pebble into every workload container, with the socket beside it.
 PEBBLE = "/charm/bin/pebble"
 PEBBLE_SOCKET = "/charm/container/pebble.socket"
@@ -76,6 +89,15 @@ class Security:
     operator_rules: dict[str, Any] = dataclasses.field(default_factory=dict)
     # The charm user's password (in password.db as a hash): the charm drains with it.
     charm_password: str = dataclasses.field(default="", repr=False)
+    # An LDAP server checks the passwords password.db does not know (coordinator only).
+    ldap: Ldap | None = None
+    # Trino's group file (`group:user,...` lines); empty: LDAP groups, if LDAP can search.
+    group_file: str = dataclasses.field(default="", repr=False)
+
+    @property
+    def authentication(self):
+        """The authentication types and the password authenticators, in order."""
+        return authentication(password_file=bool(self.password_db), ldap=self.ldap is not None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -265,7 +287,11 @@ def plan_node(inputs: NodeInputs) -> Plan:
             tracing=tracing_properties(inputs.tracing_endpoint),
             https_port=HTTPS_PORT if inputs.security.keystore else None,
             keystore=KEYSTORE,
-            password_auth=bool(inputs.security.password_db),
+            authentication_types=list(inputs.security.authentication.types),
+            password_authenticators=[
+                AUTHENTICATOR_FILES[name]
+                for name in inputs.security.authentication.password_authenticators
+            ],
             metrics_user=METRICS_USER,
             process_forwarded=inputs.security.process_forwarded,
         ),
@@ -299,14 +325,39 @@ def plan_node(inputs: NodeInputs) -> Plan:
     return Plan(files=plan_files, layer=pebble_layer())
 
 
+AUTHENTICATOR_FILES = {"file": PASSWORD_AUTHENTICATOR, LDAP_AUTHENTICATOR: LDAP_AUTHENTICATOR_FILE}
+
+
 def _security_files(security: Security) -> dict[str, File]:
-    """The password file and its authenticator, and the HTTPS keystore: all 0600."""
+    """The authenticators and their files, groups, and the HTTPS keystore: all 0600."""
     files = {}
     if security.password_db:
-        files[f"{ETC}/password-authenticator.properties"] = File(
+        files[PASSWORD_AUTHENTICATOR] = File(
             render("password-authenticator.properties", password_file=PASSWORD_DB)
         )
         files[PASSWORD_DB] = File(security.password_db, mode=SECRET)
     if security.keystore:
         files[KEYSTORE] = File(security.keystore, mode=SECRET)
+    ldap = security.ldap
+    if ldap is not None:
+        files[LDAP_AUTHENTICATOR_FILE] = _properties("LDAP", ldap.authenticator(LDAP_CA))
+        if ldap.ca:
+            files[LDAP_CA] = File(ldap.ca)
+    if security.group_file:  # an operator's explicit groups win over LDAP's
+        files[GROUP_PROVIDER] = _properties(
+            "groups",
+            {
+                "group-provider.name": "file",
+                "file.group-file": GROUP_FILE,
+                "file.refresh-period": "5s",  # group changes need no restart
+            },
+        )
+        files[GROUP_FILE] = File(security.group_file, mode=SECRET)
+    elif ldap is not None and ldap.can_search:
+        files[GROUP_PROVIDER] = _properties("LDAP groups", ldap.group_provider(LDAP_CA))
     return files
+
+
+def _properties(source: str, properties: dict[str, str]) -> File:
+    """A properties file only Trino may read (it may hold a password)."""
+    return File(render("catalog.properties", source=source, properties=properties), mode=SECRET)
