@@ -295,7 +295,9 @@ def authentication(*, password_file: bool, ldap: bool) -> Authentication:
     users) always comes first, LDAP after it. Other types (OAuth2, JWT) join the list.
     """
     chain = [FILE_AUTHENTICATOR] * password_file + [LDAP_AUTHENTICATOR] * ldap
-    return Authentication(types=("PASSWORD",) if chain else (), password_authenticators=tuple(chain))
+    return Authentication(
+        types=("PASSWORD",) if chain else (), password_authenticators=tuple(chain)
+    )
 
 
 def ldap_from_options(
@@ -413,8 +415,7 @@ def parse_groups(content: Mapping[str, str] | str, secret_id: str) -> str:
             isinstance(user, str) and _USER_NAME.fullmatch(user) for user in users
         ):
             raise AccessInputError(
-                f"{option}: group {group!r} in secret {secret_id} must list user names, "
-                f"{example}"
+                f"{option}: group {group!r} in secret {secret_id} must list user names, {example}"
             )
         lines.append(f"{group}:{','.join(users)}")
     return "\n".join(lines) + "\n"

@@ -76,7 +76,7 @@ class LdapRelation:
             data["bind_password"] = self._model.get_secret(
                 id=data["bind_password_secret"]
             ).get_content(refresh=True)["password"]
-            offer = LdapProviderData(**data)
+            offer = LdapProviderData.model_validate(data)
         except (ops.ModelError, KeyError) as error:
             logger.warning("cannot read the ldap bind password: %s", error)
             raise LdapNotReadyError(
