@@ -46,8 +46,8 @@ class Snapshot:
             self._inputs = dataclasses.replace(
                 inputs,
                 tracing_endpoint=self._charm.tracing.endpoint(),
-                # Only read when a catalog needs the JVM to trust more CAs.
-                system_cas=system_cas() if inputs.catalogs.jvm_cas else "",
+                # Only read when a catalog or LDAP needs the JVM to trust more CAs.
+                system_cas=system_cas() if inputs.jvm_cas else "",
             )
         return self._inputs
 

@@ -24,7 +24,6 @@ RULES_FILE = f"{ETC}/rules.json"
 KEYSTORE = f"{ETC}/keystore.pem"
 PASSWORD_AUTHENTICATOR = f"{ETC}/password-authenticator.properties"
 LDAP_AUTHENTICATOR_FILE = f"{ETC}/password-authenticator-ldap.properties"
-LDAP_CA = f"{ETC}/ldap-ca.pem"
 GROUP_PROVIDER = f"{ETC}/group-provider.properties"
 GROUP_FILE = f"{ETC}/groups.txt"
 # Files Trino reads again by itself (file.refresh-period, security.refresh-period):
@@ -38,7 +37,6 @@ OPTIONAL_FILES = (
     PASSWORD_DB,
     KEYSTORE,
     LDAP_AUTHENTICATOR_FILE,
-    LDAP_CA,
     GROUP_PROVIDER,
     GROUP_FILE,
 )
@@ -121,6 +119,17 @@ class NodeInputs:
     security: Security = dataclasses.field(default_factory=Security)
     # Operator input about access that must be fixed before anything is applied.
     access_problems: tuple[str, ...] = ()
+
+    @property
+    def jvm_cas(self) -> str:
+        """CAs the whole JVM must trust (PEM): the catalogs' and the LDAP server's.
+
+        The LDAP CA goes there, not in `ldap.ssl.truststore.path`: with that property
+        Trino 476's LDAP group provider fails every search ("SSLContext was not set")
+        and users silently get no groups.
+        """
+        ldap = self.security.ldap
+        return self.catalogs.jvm_cas + (ldap.ca if ldap else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,7 +278,7 @@ def plan_node(inputs: NodeInputs) -> Plan:
         ),
         f"{ETC}/jvm.config": render(
             "jvm.config",
-            flags=[*config.jvm_flags, *(truststore.FLAGS if inputs.catalogs.jvm_cas else ())],
+            flags=[*config.jvm_flags, *(truststore.FLAGS if inputs.jvm_cas else ())],
         ),
         f"{ETC}/config.properties": render(
             "config.properties",
@@ -308,8 +317,8 @@ def plan_node(inputs: NodeInputs) -> Plan:
     # config.properties holds the cluster's shared secret.
     plan_files[f"{ETC}/config.properties"] = File(files[f"{ETC}/config.properties"], mode=SECRET)
     plan_files.update(_security_files(inputs.security))
-    if inputs.catalogs.jvm_cas:
-        ders = truststore.certificates(inputs.catalogs.jvm_cas + inputs.system_cas)
+    if inputs.jvm_cas:
+        ders = truststore.certificates(inputs.jvm_cas + inputs.system_cas)
         plan_files[truststore.TRUSTSTORE] = File(truststore.jks(ders))
     if inputs.catalogs.problems:
         # Keep whatever catalog files are in place: the last good set.
@@ -340,9 +349,7 @@ def _security_files(security: Security) -> dict[str, File]:
         files[KEYSTORE] = File(security.keystore, mode=SECRET)
     ldap = security.ldap
     if ldap is not None:
-        files[LDAP_AUTHENTICATOR_FILE] = _properties("LDAP", ldap.authenticator(LDAP_CA))
-        if ldap.ca:
-            files[LDAP_CA] = File(ldap.ca)
+        files[LDAP_AUTHENTICATOR_FILE] = _properties("LDAP", ldap.authenticator())
     if security.group_file:  # an operator's explicit groups win over LDAP's
         files[GROUP_PROVIDER] = _properties(
             "groups",
@@ -354,7 +361,7 @@ def _security_files(security: Security) -> dict[str, File]:
         )
         files[GROUP_FILE] = File(security.group_file, mode=SECRET)
     elif ldap is not None and ldap.can_search:
-        files[GROUP_PROVIDER] = _properties("LDAP groups", ldap.group_provider(LDAP_CA))
+        files[GROUP_PROVIDER] = _properties("LDAP groups", ldap.group_provider())
     return files
 
 

@@ -225,11 +225,11 @@ class Ldap:
     user_base_dn: str = ""  # or search users under it with the bind account
     bind_dn: str = ""
     bind_password: str = dataclasses.field(default="", repr=False)
-    ca: str = ""  # PEM CA of the server's certificate; empty: the JVM's default CAs
+    ca: str = ""  # PEM CA of the server's certificate, added to the JVM's truststore
     group_base_dn: str = ""  # groups searched under it; empty: the users' memberOf
     user_attribute: str = "uid"  # the attribute holding the login name
 
-    def authenticator(self, truststore: str) -> dict[str, str]:
+    def authenticator(self) -> dict[str, str]:
         """The properties of Trino's LDAP password authenticator."""
         properties = {"password-authenticator.name": "ldap", "ldap.url": self.url}
         if self.user_bind_pattern:
@@ -243,14 +243,14 @@ class Ldap:
                     "ldap.group-auth-pattern": f"({self.user_attribute}={_SEARCH_USER})",
                 }
             )
-        return {**properties, **self._tls(truststore)}
+        return properties
 
     @property
     def can_search(self) -> bool:
         """Whether a bind account can look users (and their groups) up."""
         return bool(self.bind_dn and self.bind_password and self.user_base_dn)
 
-    def group_provider(self, truststore: str) -> dict[str, str]:
+    def group_provider(self) -> dict[str, str]:
         """The properties of Trino's LDAP group provider (needs the bind account)."""
         properties = {
             "group-provider.name": "ldap",
@@ -274,10 +274,7 @@ class Ldap:
             properties.update(
                 {"ldap.use-group-filter": "false", "ldap.user-member-of-attribute": "memberOf"}
             )
-        return {**properties, **self._tls(truststore)}
-
-    def _tls(self, truststore: str) -> dict[str, str]:
-        return {"ldap.ssl.truststore.path": truststore} if self.ca else {}
+        return properties
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,9 +14,10 @@ from ops import testing
 
 from core import security
 
+DER = b"\x30\x82 a CA's DER stands here"
 CA = (
     "-----BEGIN CERTIFICATE-----\n"
-    + base64.b64encode(b"\x30\x82 a CA's DER stands here").decode()
+    + base64.b64encode(DER).decode()
     + "\n-----END CERTIFICATE-----\n"
 )
 BIND_DN = "cn=trino-k8s,ou=m,dc=glauth,dc=com"
@@ -104,9 +105,14 @@ class TestRelation:
             "ldap.bind-dn": BIND_DN,
             "ldap.bind-password": "b1nd-pw",
             "ldap.group-auth-pattern": "(cn=${USER})",
-            "ldap.ssl.truststore.path": "/etc/trino/ldap-ca.pem",
         }
-        assert files["ldap-ca.pem"] == CA
+        # The JVM trusts the LDAP CA (Trino 476's group provider fails with
+        # ldap.ssl.truststore.path: "SSLContext was not set", seen live).
+        assert (
+            "-Djavax.net.ssl.trustStore=/etc/trino/certs/jvm-truststore.jks"
+            in files["jvm.config"].splitlines()
+        )
+        assert DER in (etc / "certs" / "jvm-truststore.jks").read_bytes()
         config = properties(files["config.properties"])
         assert config["http-server.authentication.type"] == "PASSWORD"
         # The charm's own password file first: its user never depends on the LDAP server.
