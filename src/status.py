@@ -13,6 +13,7 @@ import ops
 from access import WAITING
 from core.config import CharmConfig, ConfigError, Role
 from core.plan import NodeInputs, idle_reason
+from core.security import GROUP_SECRET_OPTION, LDAP_CA_OPTION, LDAP_OPTIONS
 from workload import probe
 
 if TYPE_CHECKING:
@@ -23,9 +24,8 @@ COORDINATOR_ONLY = (
     ("catalog-config", "catalogs"),
     ("user-secret-id", "users"),
     ("access-control-rules", "rules"),
-    ("ldap-url", "LDAP logins"),
-    ("ldap-bind-secret-id", "LDAP logins"),
-    ("group-secret-id", "groups"),
+    *((option, "LDAP logins") for option in (*LDAP_OPTIONS, LDAP_CA_OPTION)),
+    (GROUP_SECRET_OPTION, "groups"),
 )
 
 
@@ -71,6 +71,11 @@ def _input_problems(charm: TrinoK8sCharm, inputs: NodeInputs) -> tuple[list[str]
             for option, what in COORDINATOR_ONLY
             if str(charm.config.get(option, "")).strip()
         ]
+        if (ldap := charm.access.ldap.relation) and ldap.app:
+            blocked.append(
+                "ldap is unused on a worker (LDAP logins come from the coordinator): "
+                f"`juju remove-relation {charm.app.name}:ldap {ldap.app.name}`"
+            )
     relation_blocked, waiting = charm.relation_catalogs.problems()
     return blocked + relation_blocked, waiting
 

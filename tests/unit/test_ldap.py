@@ -616,6 +616,32 @@ class TestWorkers:
 
         assert after.unit_status.message.startswith("ldap-url is unused on a worker")
 
+    def test_an_ldap_relation_on_a_worker_blocks(self, ctx, container, trino):
+        after = ctx.run(
+            ctx.on.config_changed(),
+            testing.State(
+                containers={container},
+                relations={ldap_relation()},
+                config={"charm-function": "worker"},
+            ),
+        )
+
+        assert after.unit_status == testing.BlockedStatus(
+            "ldap is unused on a worker (LDAP logins come from the coordinator): "
+            "`juju remove-relation trino-k8s:ldap glauth-k8s`"
+        )
+
+    @pytest.mark.parametrize("option", ["ldap-user-base-dn", "ldap-ca-cert", "group-secret-id"])
+    def test_every_ldap_and_group_option_on_a_worker_blocks(self, ctx, container, trino, option):
+        after = ctx.run(
+            ctx.on.config_changed(),
+            testing.State(
+                containers={container}, config={"charm-function": "worker", option: "x"}
+            ),
+        )
+
+        assert after.unit_status.message.startswith(f"{option} is unused on a worker")
+
 
 class TestComposition:
     @pytest.mark.parametrize(
