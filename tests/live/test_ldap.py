@@ -25,10 +25,11 @@ import requests
 import trino.auth
 import trino.dbapi
 import trino.exceptions
+from charmlibs.interfaces.ldap import LdapProviderData, LdapRequirerData
 from components import ComponentError
 from conftest import Pods, wait_for
 from juju import Juju, Unit
-from lab import LabCA
+from lab import LabCA, trino_pid
 from netlab import Pod
 from ops import testing
 from test_single_node import become_active, boot
@@ -37,7 +38,7 @@ from tests.unit import pg
 from access import CHARM_USER_LABEL
 from core.plan import CHARM_USER
 
-APP, PROVIDER = "trino", "self-signed-certificates"
+APP, PROVIDER, GLAUTH = "trino", "self-signed-certificates", "glauth-k8s"
 SUFFIX = "dc=trino,dc=test"
 ADMIN_DN, ADMIN_PASSWORD = f"cn=admin,{SUFFIX}", "adm1n-pa55"
 USERS = {"alice": "al1ce-ldap", "bob": "b0b-ldap"}  # alice is an analyst, bob is not
@@ -50,6 +51,7 @@ include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
+moduleload memberof
 pidfile {folder}/slapd.pid
 TLSCACertificateFile {folder}/ca.pem
 TLSCertificateFile {folder}/server.pem
@@ -60,6 +62,7 @@ suffix "{suffix}"
 rootdn "{admin}"
 rootpw {password}
 directory {folder}/db
+overlay memberof
 """
 
 
@@ -73,10 +76,15 @@ def seed() -> str:
             f"cn: {user}\nsn: {user}\nuserPassword: {password}"
             for user, password in USERS.items()
         ),
-        f"dn: cn=analysts,ou=groups,{SUFFIX}\nobjectClass: groupOfNames\ncn: analysts\n"
-        f"member: uid=alice,ou=people,{SUFFIX}",
     ]
     return "\n\n".join(entries) + "\n"
+
+
+# Added online, once slapd serves: slapadd skips the memberof overlay, ldapadd does not.
+GROUP = (
+    f"dn: cn=analysts,ou=groups,{SUFFIX}\nobjectClass: groupOfNames\ncn: analysts\n"
+    f"member: uid=alice,ou=people,{SUFFIX}\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +95,10 @@ def ca(tmp_path_factory) -> LabCA:
 @pytest.fixture(scope="module")
 def slapd(ca: LabCA, tmp_path_factory) -> Iterator[str]:
     """A private OpenLDAP on ldaps://<HOST_IP>:<port>; its URL."""
-    if not (shutil.which("slapd") or shutil.which("/usr/sbin/slapd")):
-        raise ComponentError("slapd not found: apt-get install slapd ldap-utils (.ci/run does)")
+    if not (shutil.which("/usr/sbin/slapd") and shutil.which("ldapadd")):
+        raise ComponentError(
+            "slapd or ldapadd not found: apt-get install slapd ldap-utils (.ci/run does)"
+        )
     folder = tmp_path_factory.mktemp("slapd")
     (folder / "db").mkdir()
     certificate, key = ca.issue([netlab.HOST_IP])
@@ -120,6 +130,14 @@ def slapd(ca: LabCA, tmp_path_factory) -> Iterator[str]:
 
     try:
         wait_for("slapd to serve LDAPS", serving, timeout=30, poll=0.5)
+        ldif = folder / "group.ldif"
+        ldif.write_text(GROUP)
+        subprocess.run(
+            ["ldapadd", "-H", url, "-x", "-D", ADMIN_DN, "-w", ADMIN_PASSWORD, "-f", str(ldif)],
+            check=True,
+            capture_output=True,
+            env={"LDAPTLS_CACERT": str(folder / "ca.pem"), "PATH": "/usr/bin:/bin"},
+        )
         yield url
     finally:
         pid = int((folder / "slapd.pid").read_text().split()[0])
@@ -267,3 +285,50 @@ def test_the_charm_user_still_logs_in_from_the_password_file(node: Node, juju: J
     # Past authentication and access control: Trino itself refuses to stop a coordinator.
     assert drain.status_code == 500, drain.text
     assert "Cannot shutdown coordinator" in drain.text
+
+
+def test_the_ldap_relation_serves_as_glauth_k8s_would(node: Node, juju: Juju, slapd: str):
+    """The same server through the `ldap` relation: users by `cn`, groups by `memberOf`."""
+    juju.remote_app(GLAUTH)
+    bind = juju.add_secret(GLAUTH, {"password": ADMIN_PASSWORD}, grant_to=APP)
+    relation = juju.integrate(APP, "ldap", GLAUTH, "ldap", "ldap")
+    model = node.unit.state.model.name  # type: ignore[union-attr]
+    assert LdapRequirerData(**relation.app_data[APP]) == LdapRequirerData(user=APP, group=model)
+    offer = LdapProviderData(
+        urls=[slapd.replace("ldaps://", "ldap://")],
+        ldaps_urls=[slapd],
+        base_dn=SUFFIX,
+        starttls=False,
+        bind_dn=ADMIN_DN,
+        bind_password="",
+        bind_password_secret=bind,
+        auth_method="simple",
+    )
+    relation.app_data[GLAUTH].update({k: str(v) for k, v in offer.model_dump().items()})
+    juju.settle()
+    state = juju.run(node.unit, lambda ctx, _: ctx.on.update_status())
+    assert state.unit_status.name == "blocked"
+    assert state.unit_status.message.startswith("ldap-url and the ldap relation both name")
+
+    options = ("ldap-url", "ldap-user-base-dn", "ldap-bind-secret-id", "ldap-group-base-dn")
+    pid = trino_pid(node.pod)
+    juju.config(APP, **dict.fromkeys(options, ""))
+    become_active(juju, node.unit)
+    assert trino_pid(node.pod) != pid, "Trino reads LDAP files only as it starts"
+    groups = (node.pod.etc / "group-provider.properties").read_text()
+    assert "ldap.user-member-of-attribute=memberOf" in groups.splitlines()
+
+    def alice_groups():
+        try:
+            return node.query("alice", USERS["alice"], "SELECT current_groups()")
+        except trino.exceptions.TrinoQueryError as error:
+            if error.error_name != "NO_NODES_AVAILABLE":
+                raise
+            return None
+
+    assert wait_for("alice's groups", alice_groups, timeout=60, poll=2) == [[["analysts"]]]
+    assert node.query("alice", USERS["alice"]) == [[25]]
+    with pytest.raises(trino.exceptions.DatabaseError, match="Access Denied"):
+        node.query("bob", USERS["bob"])
+    with pytest.raises(trino.exceptions.HttpError, match="401"):
+        node.query("alice", "not-her-password")
