@@ -340,15 +340,45 @@ def ldap_from_options(
             f"{LDAP_USER_BASE_DN_OPTION} and {LDAP_BIND_SECRET_OPTION} (a bind account "
             "searches them)"
         )
-    return Ldap(
-        url=url,
-        user_bind_pattern=pattern,
-        user_base_dn=base_dn,
-        bind_dn=bind_dn,
-        bind_password=password,
-        ca=checked_ca(ca),
-        group_base_dn=options.get(LDAP_GROUP_BASE_DN_OPTION, "").strip(),
+    return no_secret_references(
+        Ldap(
+            url=url,
+            user_bind_pattern=pattern,
+            user_base_dn=base_dn,
+            bind_dn=bind_dn,
+            bind_password=password,
+            ca=checked_ca(ca),
+            group_base_dn=options.get(LDAP_GROUP_BASE_DN_OPTION, "").strip(),
+        ),
+        {
+            "url": LDAP_URL_OPTION,
+            "user_bind_pattern": LDAP_BIND_PATTERN_OPTION,
+            "user_base_dn": LDAP_USER_BASE_DN_OPTION,
+            "group_base_dn": LDAP_GROUP_BASE_DN_OPTION,
+        },
     )
+
+
+def no_secret_references(ldap: Ldap, sources: Mapping[str, str] | str) -> Ldap:
+    """Refuse values Trino would rewrite: it replaces ``${provider:key}`` in every property.
+
+    ``sources`` names where each field came from (an option), or the one source of all;
+    fields it does not name came from the bind secret.
+    """
+    from core.catalogs import SECRET_REFERENCE  # noqa: PLC0415
+
+    for name, value in dataclasses.asdict(ldap).items():
+        if name != "ca" and SECRET_REFERENCE.search(value):
+            if isinstance(sources, str):
+                source = sources
+            else:
+                source = sources.get(name, LDAP_BIND_SECRET_OPTION)
+            what = "the bind password" if name == "bind_password" else name.replace("_", " ")
+            raise AccessInputError(
+                f"{source}: {what} has ${{provider:key}}, which Trino would replace with "
+                "another secret; change it"
+            )
+    return ldap
 
 
 def check_ldap_url(url: str, source: str) -> None:

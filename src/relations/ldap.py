@@ -16,7 +16,7 @@ import logging
 
 import ops
 
-from core.security import Ldap
+from core.security import AccessInputError, Ldap, no_secret_references
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class LdapRelation:
                 f"ldap: {provider} offers no ldaps:// URL and Trino sends passwords to it: "
                 f"enable LDAPS on {provider}"
             )
-        return Ldap(
+        server = Ldap(
             url=offer.ldaps_urls[0],
             user_base_dn=offer.base_dn,
             bind_dn=offer.bind_dn,
@@ -100,3 +100,7 @@ class LdapRelation:
             ca=ca,
             user_attribute=USER_ATTRIBUTE,
         )
+        try:
+            return no_secret_references(server, f"ldap: {provider}'s data")
+        except AccessInputError as error:
+            raise LdapRelationError(str(error)) from None

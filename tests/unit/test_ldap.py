@@ -232,6 +232,20 @@ class TestRelation:
         )
         assert AUTHENTICATOR not in read_files(etc)
 
+    def test_a_provider_value_trino_would_rewrite_blocks(self, ctx, tls, etc):
+        state, _ = tls
+        secret = bind_secret("${ENV:PATH}")
+        relation = ldap_relation(secret)
+
+        after = ctx.run(
+            ctx.on.relation_changed(relation), with_(state, relations={relation}, secrets={secret})
+        )
+
+        assert after.unit_status == testing.BlockedStatus(
+            "ldap: glauth-k8s's data: the bind password has ${provider:key}, which Trino would "
+            "replace with another secret; change it"
+        )
+
     def test_a_bind_secret_not_granted_yet_waits(self, ctx, tls, etc):
         state, _ = tls
         relation = ldap_relation(bind_secret())  # the secret is not in the state
@@ -354,6 +368,11 @@ class TestOptions:
                 "uid=${USER},ou=people,dc=example,dc=org",
             ),
             (
+                {"ldap-url": "ldaps://x", "ldap-user-bind-pattern": "uid=${USER},o=${ENV:O}"},
+                "ldap-user-bind-pattern: user bind pattern has ${provider:key}, which Trino "
+                "would replace with another secret; change it",
+            ),
+            (
                 {"ldap-user-bind-pattern": "uid=${USER}"},
                 "ldap-user-bind-pattern: unused while ldap-url is empty: set "
                 "ldap-url=ldaps://<host>:<port> or reset ldap-user-bind-pattern",
@@ -404,6 +423,29 @@ class TestOptions:
             f"ldap-bind-secret-id: secret {secret.id} needs the keys bind-dn and bind-password: "
             f"`juju update-secret {secret.id} bind-dn=<dn> bind-password=<password>`"
         )
+
+    def test_a_bind_password_trino_would_rewrite_blocks(self, ctx, tls, etc):
+        state, _ = tls
+        secret = options_secret({"bind-dn": "cn=admin", "bind-password": "a${ENV:HOME}b"})
+
+        after = ctx.run(
+            ctx.on.config_changed(),
+            with_(
+                state,
+                secrets={secret},
+                config={
+                    "ldap-url": "ldaps://ldap.example",
+                    "ldap-user-base-dn": "dc=example,dc=org",
+                    "ldap-bind-secret-id": secret.id,
+                },
+            ),
+        )
+
+        assert after.unit_status == testing.BlockedStatus(
+            "ldap-bind-secret-id: the bind password has ${provider:key}, which Trino would "
+            "replace with another secret; change it"
+        )
+        assert AUTHENTICATOR not in read_files(etc)
 
     def test_the_bind_secret_cannot_feed_a_catalog(self, ctx, tls):
         state, _ = tls
