@@ -127,7 +127,13 @@ class Access:
                 raise security.AccessInputError(str(error)) from None
         secret_id = options[security.LDAP_BIND_SECRET_OPTION]
         bind = juju_secrets.fetch(self._model, [secret_id])[secret_id] if secret_id else None
-        return security.ldap_from_options(options, bind, ca)
+        server = security.ldap_from_options(options, bind, ca)
+        if server is None and ca:
+            raise security.AccessInputError(
+                f"{security.LDAP_CA_OPTION}: unused without {security.LDAP_URL_OPTION} or the "
+                f"ldap relation: set one or reset {security.LDAP_CA_OPTION}"
+            )
+        return server
 
     def _groups(self) -> str:
         secret_id = self._option(security.GROUP_SECRET_OPTION)

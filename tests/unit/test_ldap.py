@@ -373,6 +373,11 @@ class TestOptions:
                 "would replace with another secret; change it",
             ),
             (
+                {"ldap-ca-cert": CA},
+                "ldap-ca-cert: unused without ldap-url or the ldap relation: set one or reset "
+                "ldap-ca-cert",
+            ),
+            (
                 {"ldap-user-bind-pattern": "uid=${USER}"},
                 "ldap-user-bind-pattern: unused while ldap-url is empty: set "
                 "ldap-url=ldaps://<host>:<port> or reset ldap-user-bind-pattern",
