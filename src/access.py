@@ -18,6 +18,7 @@ from core.catalogs import CatalogSet
 from core.oauth import OAuthProvider, redirect_uri
 from core.plan import CHARM_USER, HTTP_PORT, HTTPS_PORT, PASSWORD_DB, Security
 from relations.ingress import IngressRequest, IngressRequirer, UnitAddress
+from relations.ldap import LdapNotReadyError, LdapRelation, LdapRelationError
 from relations.oauth import WAITING_PREFIX, OAuthRelation
 from relations.tls import TlsCertificate, TlsMaterial, unit_names
 from relations.trino_catalog import CatalogInfo, TrinoCatalogProvider
@@ -43,6 +44,7 @@ class Access:
         self.tls = TlsCertificate(charm)
         self.clients = TrinoCatalogProvider(charm.model)
         self.oauth = OAuthRelation(charm)
+        self.ldap = LdapRelation(charm.model)
         self._tls_material: list[TlsMaterial | None] = []  # read once per hook
         self._charm_user: tuple[ops.Secret | None, dict[str, str]] | None = None
 
@@ -105,6 +107,43 @@ class Access:
         content = juju_secrets.fetch(self._model, [secret_id])[secret_id]
         return security.parse_users(content, secret_id)
 
+    def _option(self, name: str) -> str:
+        return str(self._charm.config.get(name, "")).strip()
+
+    def _ldap_server(self) -> security.Ldap | None:
+        """The LDAP server: the `ldap` relation's or the options' (never both)."""
+        ca = security.checked_ca(self._option(security.LDAP_CA_OPTION))
+        options = {name: self._option(name) for name in security.LDAP_OPTIONS}
+        relation = self.ldap.relation
+        if relation is not None and options[security.LDAP_URL_OPTION]:
+            raise security.AccessInputError(
+                f"{security.LDAP_URL_OPTION} and the ldap relation both name an LDAP server: "
+                f"`juju config {self._model.app.name} --reset {security.LDAP_URL_OPTION}` or "
+                f"`juju remove-relation {self._model.app.name}:ldap "
+                f"{relation.app.name if relation.app else '<provider>'}`"
+            )
+        if relation is not None:
+            try:
+                return self.ldap.server(ca)
+            except LdapRelationError as error:
+                raise security.AccessInputError(str(error)) from None
+        secret_id = options[security.LDAP_BIND_SECRET_OPTION]
+        bind = juju_secrets.fetch(self._model, [secret_id])[secret_id] if secret_id else None
+        server = security.ldap_from_options(options, bind, ca)
+        if server is None and ca:
+            raise security.AccessInputError(
+                f"{security.LDAP_CA_OPTION}: unused without {security.LDAP_URL_OPTION} or the "
+                f"ldap relation: set one or reset {security.LDAP_CA_OPTION}"
+            )
+        return server
+
+    def _groups(self) -> str:
+        secret_id = self._option(security.GROUP_SECRET_OPTION)
+        if not secret_id:
+            return ""
+        content = juju_secrets.fetch(self._model, [secret_id])[secret_id]
+        return security.parse_groups(content, secret_id)
+
     def _operator_rules(self) -> dict:
         return security.operator_rules(str(self._charm.config.get(security.RULES_OPTION, "")))
 
@@ -130,11 +169,11 @@ class Access:
     def coordinator_security(self) -> Security | list[str]:
         """The coordinator's security, or what the operator must fix first."""
         problems = [problem] if (problem := self.tls_problem()) else []
+        rules, users, ldap, groups = {}, {}, None, ""
         try:
             rules = self._operator_rules()
         except security.AccessInputError as error:
             problems.append(str(error))
-            rules = {}
         try:
             users = self._operator_users()
         except security.AccessInputError as error:
@@ -144,29 +183,33 @@ class Access:
         if isinstance(provider, str):
             problems.append(provider)  # nothing applied: Trino keeps its last good files
             provider = None
-        clients = self.clients.users() if users else {}
+        try:
+            ldap = self._ldap_server()
+        except (security.AccessInputError, LdapNotReadyError) as error:
+            problems.append(str(error))
+        try:
+            groups = self._groups()
+        except security.AccessInputError as error:
+            problems.append(str(error))
+        passwords = bool(users) or ldap is not None or self.ldap.relation is not None
+        # Single sign-on alone still turns passwords on: the charm's own user drains workers.
+        authenticated = passwords or provider is not None
+        clients = self.clients.users() if authenticated else {}
         clash = security.reserved_user_problem(users, {CHARM_USER, *clients})
         if clash:
             problems.append(clash)
-        path = self.secure_path()
-        if users and not path.secure and self.tls.related:
-            problems.append(WAITING_FOR_CERTIFICATE)
-        elif users and not path.secure:
-            problems.append(
-                f"{security.USER_SECRET_OPTION}: passwords need a secure path: "
-                f"`juju integrate {self._model.app.name}:certificates <tls provider>` "
-                "(or an ingress serving https)"
-            )
-        problems += [p for p in self._oauth_path_problems(provider, path) if p not in problems]
+        source = (
+            security.USER_SECRET_OPTION
+            if users
+            else ("ldap" if self.ldap.relation else security.LDAP_URL_OPTION)
+        )
+        problems += self._path_problems(source if passwords else "", bool(groups), provider)
         if problems:
             return problems
         material = self.tls_material
         password_db = ""
-        # Single sign-on alone still turns passwords on: the charm's own user drains workers.
-        charm_password = self.charm_password() if users or provider else ""
-        if (
-            users or provider
-        ) and charm_password:  # a standby before the leader made it: nothing to run
+        charm_password = self.charm_password() if authenticated else ""
+        if authenticated and charm_password:  # a standby before the leader made it: none
             password_db = self._password_db({**users, **clients, CHARM_USER: charm_password})
         return Security(
             password_db=password_db,
@@ -174,21 +217,37 @@ class Access:
             keystore=material.keystore if material else "",
             process_forwarded=self.ingress.relation is not None,
             operator_rules=rules,
+            ldap=ldap if password_db else None,
+            group_file=groups if password_db else "",
             oauth=provider,
         )
 
-    def _oauth_path_problems(
-        self, provider: OAuthProvider | None, path: security.SecurePath
+    def _path_problems(
+        self, passwords: str, groups: bool, provider: OAuthProvider | None
     ) -> list[str]:
-        """Single sign-on, like passwords, needs HTTPS: Trino refuses it over plain HTTP."""
-        if provider is None or path.secure:
+        """Combinations that would leave a path without authentication, refused.
+
+        ``passwords`` names what turns passwords on (empty: nothing does). Single
+        sign-on, like passwords, needs HTTPS: Trino refuses it over plain HTTP.
+        """
+        if groups and not passwords and provider is None:
+            return [
+                f"{security.GROUP_SECRET_OPTION}: groups need authentication, or any client "
+                f"may claim any user: set {security.USER_SECRET_OPTION} or relate ldap"
+            ]
+        path = self.secure_path()
+        if not (passwords or provider) or path.secure:
             return []
         if self.tls.related:
             return [WAITING_FOR_CERTIFICATE]
-        return [
-            f"oauth: single sign-on needs HTTPS: `juju integrate {self._model.app.name}"
-            ":certificates <tls provider>` (or an ingress serving https)"
-        ]
+        fix = (
+            f"`juju integrate {self._model.app.name}:certificates <tls provider>` "
+            "(or an ingress serving https)"
+        )
+        problems = [f"{passwords}: passwords need a secure path: {fix}"] if passwords else []
+        if provider is not None:
+            problems.append(f"oauth: single sign-on needs HTTPS: {fix}")
+        return problems
 
     def worker_security(self, offer: ClusterOffer, coordinator: str) -> Security | list[str]:
         """A worker runs its coordinator's authentication and rules, once it checked them.
@@ -235,16 +294,18 @@ class Access:
 
     # What the charm publishes and uses.
 
-    def settings(self) -> dict[str, str]:
-        """The cluster-wide modes a coordinator hands its workers."""
+    def settings(self, node: Security) -> dict[str, str]:
+        """The cluster-wide modes a coordinator hands its workers.
+
+        Workers check passwords against the coordinator's password file alone (the
+        charm's own user drains them with it): clients, LDAP users included, log in at
+        the coordinator, and a worker needs neither the LDAP server nor its bind account.
+        """
         settings = {}
-        users = str(self._charm.config.get(security.USER_SECRET_OPTION, "")).strip()
-        # Single sign-on turns passwords on too (the charm's user): workers check them.
-        if users or self.oauth.relation is not None:
+        if node.password_db:
             settings["authentication"] = PASSWORD_SETTING
-        provider = self.oauth.provider()
-        if isinstance(provider, OAuthProvider):  # workers run the same authenticators
-            settings[OAUTH_SETTING] = oauth.shared(provider)
+        if node.oauth is not None:  # workers run the same authenticators
+            settings[OAUTH_SETTING] = oauth.shared(node.oauth)
         rules = str(self._charm.config.get(security.RULES_OPTION, "")).strip()
         if rules:
             settings[security.RULES_OPTION] = rules

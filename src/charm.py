@@ -90,6 +90,9 @@ class TrinoK8sCharm(ops.CharmBase):
             self.on.exchange_s3_relation_created,
             self.on.exchange_s3_relation_changed,
             self.on.exchange_s3_relation_broken,
+            self.on.ldap_relation_created,
+            self.on.ldap_relation_changed,
+            self.on.ldap_relation_broken,
         ):
             framework.observe(event, self.reconcile)
         for endpoint in CATALOG_RELATIONS:
@@ -109,6 +112,7 @@ class TrinoK8sCharm(ops.CharmBase):
         self.relation_catalogs.reconcile()
         self.access.register_oauth_client()
         self.exchange.request(bucket=f"{self.app.name}-exchange")
+        self.access.ldap.publish()  # the provider answers only once asked
         inputs = self.snapshot.inputs()
         if isinstance(inputs, ConfigError):
             self.unit.set_ports(HTTP_PORT)
@@ -166,7 +170,7 @@ class TrinoK8sCharm(ops.CharmBase):
                     name: ClusterCatalog(catalog.properties, catalog.credentials, catalog.files)
                     for name, catalog in inputs.catalogs.catalogs.items()
                 },
-                settings=self.access.settings(),
+                settings=self.access.settings(inputs.security),
                 password_db=inputs.security.password_db,
                 charm_password=inputs.security.charm_password,
                 oauth_client_secret=(

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import ops
 
 from core.catalogs import OPERATOR_SOURCES, Catalog
-from core.security import USER_SECRET_OPTION
+from core.security import GROUP_SECRET_OPTION, LDAP_BIND_SECRET_OPTION, USER_SECRET_OPTION
 from relations.peers import ENDPOINT as PEERS
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,11 @@ def _not_for_catalogs(model: ops.Model, ids: Iterable[str]) -> dict[str, str]:
         f"`juju grant-secret <secret> {model.app.name}`)"
     )
     shared = _shared_by_relations(model)
-    users = str(model.config.get(USER_SECRET_OPTION, "")).strip()
+    options = {
+        unique_id(value): option
+        for option in (USER_SECRET_OPTION, LDAP_BIND_SECRET_OPTION, GROUP_SECRET_OPTION)
+        if (value := str(model.config.get(option, "")).strip())
+    }
     refused = {}
     for secret_id in ids:
         key = unique_id(secret_id)
@@ -79,9 +83,9 @@ def _not_for_catalogs(model: ops.Model, ids: Iterable[str]) -> dict[str, str]:
             refused[secret_id] = (
                 f"secret {secret_id} was shared by {shared[key]}, not for catalogs; {use}"
             )
-        elif users and key == unique_id(users):
+        elif key in options:
             refused[secret_id] = (
-                f"secret {secret_id} is the {USER_SECRET_OPTION} secret, not for catalogs; {use}"
+                f"secret {secret_id} is the {options[key]} secret, not for catalogs; {use}"
             )
         elif _owned(model, secret_id):
             refused[secret_id] = (

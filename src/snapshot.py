@@ -15,7 +15,7 @@ import juju_secrets
 from charms.trino_k8s.v0.trino_cluster import ClusterNotReadyError
 from core import catalogs, exchange, yamltext
 from core.config import CharmConfig, ConfigError, Role
-from core.plan import HTTP_PORT, Cluster, NodeInputs, Security, jvm_cas, node_environment
+from core.plan import HTTP_PORT, Cluster, NodeInputs, Security, node_environment
 
 if TYPE_CHECKING:
     from charm import TrinoK8sCharm
@@ -44,8 +44,8 @@ class Snapshot:
             self._inputs = dataclasses.replace(
                 inputs,
                 tracing_endpoint=self._charm.tracing.endpoint(),
-                # Only read when a catalog needs the JVM to trust more CAs.
-                system_cas=system_cas() if jvm_cas(inputs) else "",
+                # Only read when a catalog or LDAP needs the JVM to trust more CAs.
+                system_cas=system_cas() if inputs.jvm_cas else "",
             )
         return self._inputs
 

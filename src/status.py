@@ -14,6 +14,7 @@ from access import WAITING_PREFIX
 from core import exchange
 from core.config import CharmConfig, ConfigError, Role
 from core.plan import NodeInputs, idle_reason
+from core.security import GROUP_SECRET_OPTION, LDAP_CA_OPTION, LDAP_OPTIONS
 from workload import probe
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ COORDINATOR_ONLY = (
     ("access-control-rules", "rules"),
     ("resource-groups", "resource groups"),
     ("session-properties", "session property defaults"),
+    *((option, "LDAP logins") for option in (*LDAP_OPTIONS, LDAP_CA_OPTION)),
+    (GROUP_SECRET_OPTION, "groups"),
 )
 
 
@@ -37,8 +40,8 @@ def unit_status(charm: TrinoK8sCharm) -> ops.StatusBase:
     blocked, waiting = _input_problems(charm, inputs)
     if blocked:
         return ops.BlockedStatus(first_of(blocked))
-    if inputs.access_problems and _only_waiting(inputs.access_problems):
-        return ops.WaitingStatus(first_of(list(inputs.access_problems)))  # nothing applied yet
+    if inputs.access_problems:  # only waits are left: nothing applied until they end
+        return ops.WaitingStatus(first_of(list(inputs.access_problems)))
     if inputs.fault_tolerance.waiting:
         return ops.WaitingStatus(inputs.fault_tolerance.waiting)  # nothing applied either
     status = _workload_status(charm, inputs)
@@ -65,8 +68,7 @@ def _input_problems(charm: TrinoK8sCharm, inputs: NodeInputs) -> tuple[list[str]
     if charm.resource_problem:
         blocked.append(f"workload resources: {charm.resource_problem}")
     blocked += inputs.catalogs.problems
-    if not _only_waiting(inputs.access_problems):
-        blocked += [p for p in inputs.access_problems if not p.startswith(WAITING_PREFIX)]
+    blocked += [p for p in inputs.access_problems if not p.startswith(WAITING_PREFIX)]
     if inputs.fault_tolerance.problem:
         blocked.append(inputs.fault_tolerance.problem)
     if inputs.config.role is Role.WORKER:
@@ -81,13 +83,13 @@ def _input_problems(charm: TrinoK8sCharm, inputs: NodeInputs) -> tuple[list[str]
                 "retry-policy is unused on a worker (the coordinator's applies): "
                 f"{reset} retry-policy`"
             )
+        if (ldap := charm.access.ldap.relation) and ldap.app:
+            blocked.append(
+                "ldap is unused on a worker (LDAP logins come from the coordinator): "
+                f"`juju remove-relation {charm.app.name}:ldap {ldap.app.name}`"
+            )
     relation_blocked, waiting = charm.relation_catalogs.problems()
     return blocked + relation_blocked, waiting
-
-
-def _only_waiting(problems: tuple[str, ...]) -> bool:
-    """Whether every access problem is a wait (a certificate, an OAuth provider)."""
-    return all(p.startswith(WAITING_PREFIX) for p in problems)
 
 
 def _workload_status(charm: TrinoK8sCharm, inputs: NodeInputs) -> ops.StatusBase:

@@ -15,7 +15,7 @@ from core.oauth import OAuthProvider
 from core.oauth import properties as oauth_properties
 from core.observability import JMX_OBJECT_NAMES, METRICS_USER, tracing_properties
 from core.render import render
-from core.security import authentication_types, merge_rules
+from core.security import LDAP_AUTHENTICATOR, Ldap, authentication, merge_rules
 
 ETC = "/etc/trino"
 CATALOG_DIR = f"{ETC}/catalog"
@@ -26,9 +26,13 @@ PASSWORD_DB = f"{ETC}/password.db"
 RULES_FILE = f"{ETC}/rules.json"
 KEYSTORE = f"{ETC}/keystore.pem"
 EXCHANGE_MANAGER = f"{ETC}/exchange-manager.properties"
+PASSWORD_AUTHENTICATOR = f"{ETC}/password-authenticator.properties"
+LDAP_AUTHENTICATOR_FILE = f"{ETC}/password-authenticator-ldap.properties"
+GROUP_PROVIDER = f"{ETC}/group-provider.properties"
+GROUP_FILE = f"{ETC}/groups.txt"
 # Files Trino reads again by itself (file.refresh-period, security.refresh-period):
 # changing them must never restart Trino.
-RELOADED_FILES = (PASSWORD_DB, RULES_FILE)
+RELOADED_FILES = (PASSWORD_DB, RULES_FILE, GROUP_FILE)
 # A change Pebble applies by itself (the check runs on its new definition): no restart.
 CHECK_CHANGE = "Pebble check"
 # Trino's file managers of resource groups and session property defaults (coordinator
@@ -38,10 +42,10 @@ RESOURCE_GROUPS_PROPERTIES = f"{ETC}/resource-groups.properties"
 RESOURCE_GROUPS_JSON = f"{ETC}/resource-groups.json"
 SESSION_PROPERTIES_PROPERTIES = f"{ETC}/session-property-config.properties"
 SESSION_PROPERTIES_JSON = f"{ETC}/session-property-config.json"
-# Files written only in some setups (authentication, HTTPS, resource groups, session
-# property rules, an exchange): removed when not planned.
+# Files written only in some setups (authentication, LDAP, groups, HTTPS, resource
+# groups, session property rules, an exchange): removed when not planned.
 OPTIONAL_FILES = (
-    f"{ETC}/password-authenticator.properties",
+    PASSWORD_AUTHENTICATOR,
     PASSWORD_DB,
     KEYSTORE,
     RESOURCE_GROUPS_PROPERTIES,
@@ -49,6 +53,9 @@ OPTIONAL_FILES = (
     SESSION_PROPERTIES_PROPERTIES,
     SESSION_PROPERTIES_JSON,
     EXCHANGE_MANAGER,
+    LDAP_AUTHENTICATOR_FILE,
+    GROUP_PROVIDER,
+    GROUP_FILE,
 )
 # Juju mounts its Pebble into every workload container, with the socket beside it.
 PEBBLE = "/charm/bin/pebble"
@@ -99,6 +106,19 @@ class Security:
     charm_password: str = dataclasses.field(default="", repr=False)
     # Single sign-on (the oauth relation): OAuth2 for browsers, JWT bearer tokens.
     oauth: OAuthProvider | None = None
+    # An LDAP server checks the passwords password.db does not know (coordinator only).
+    ldap: Ldap | None = None
+    # Trino's group file (`group:user,...` lines); empty: LDAP groups, if LDAP can search.
+    group_file: str = dataclasses.field(default="", repr=False)
+
+    @property
+    def authentication(self):
+        """The authentication types and the password authenticators, in order."""
+        return authentication(
+            password_file=bool(self.password_db),
+            ldap=self.ldap is not None,
+            oauth=self.oauth is not None,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +144,19 @@ class NodeInputs:
     access_problems: tuple[str, ...] = ()
     # retry-policy and the exchange (a worker's come from its coordinator).
     fault_tolerance: FaultTolerance = dataclasses.field(default_factory=FaultTolerance)
+
+    @property
+    def jvm_cas(self) -> str:
+        """CAs the whole JVM must trust (PEM): catalogs', the LDAP server's, the OIDC provider's.
+
+        The LDAP CA goes there, not in `ldap.ssl.truststore.path`: with that property
+        Trino 476's LDAP group provider fails every search ("SSLContext was not set")
+        and users silently get no groups.
+        """
+        ldap, provider = self.security.ldap, self.security.oauth
+        return (
+            self.catalogs.jvm_cas + (ldap.ca if ldap else "") + (provider.ca if provider else "")
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,12 +271,6 @@ def access_rules() -> dict[str, Any]:
     }
 
 
-def jvm_cas(inputs: NodeInputs) -> str:
-    """CAs the whole JVM must trust (PEM): the catalogs' and the OAuth provider's."""
-    provider = inputs.security.oauth
-    return inputs.catalogs.jvm_cas + (provider.ca if provider else "")
-
-
 def idle_reason(inputs: NodeInputs) -> str | None:
     """Why this unit must not run Trino now, or None when it should."""
     if inputs.config.role is Role.WORKER:
@@ -278,7 +305,7 @@ def plan_node(inputs: NodeInputs) -> Plan:
         ),
         f"{ETC}/jvm.config": render(
             "jvm.config",
-            flags=[*config.jvm_flags, *(truststore.FLAGS if jvm_cas(inputs) else ())],
+            flags=[*config.jvm_flags, *(truststore.FLAGS if inputs.jvm_cas else ())],
         ),
         f"{ETC}/config.properties": render(
             "config.properties",
@@ -296,9 +323,11 @@ def plan_node(inputs: NodeInputs) -> Plan:
             tracing=tracing_properties(inputs.tracing_endpoint),
             https_port=HTTPS_PORT if inputs.security.keystore else None,
             keystore=KEYSTORE,
-            authentication=authentication_types(
-                bool(inputs.security.password_db), oauth=inputs.security.oauth is not None
-            ),
+            authentication_types=list(inputs.security.authentication.types),
+            password_authenticators=[
+                AUTHENTICATOR_FILES[name]
+                for name in inputs.security.authentication.password_authenticators
+            ],
             oauth=oauth_properties(inputs.security.oauth) if inputs.security.oauth else {},
             metrics_user=METRICS_USER,
             process_forwarded=inputs.security.process_forwarded,
@@ -330,8 +359,8 @@ def plan_node(inputs: NodeInputs) -> Plan:
             ),
             mode=SECRET,
         )
-    if jvm_cas(inputs):
-        ders = truststore.certificates(jvm_cas(inputs) + inputs.system_cas)
+    if inputs.jvm_cas:
+        ders = truststore.certificates(inputs.jvm_cas + inputs.system_cas)
         plan_files[truststore.TRUSTSTORE] = File(truststore.jks(ders))
     if inputs.catalogs.problems:
         # Keep whatever catalog files are in place: the last good set.
@@ -374,14 +403,37 @@ def _manager_files(config: CharmConfig) -> dict[str, File]:
     return files
 
 
+AUTHENTICATOR_FILES = {"file": PASSWORD_AUTHENTICATOR, LDAP_AUTHENTICATOR: LDAP_AUTHENTICATOR_FILE}
+
+
 def _security_files(security: Security) -> dict[str, File]:
-    """The password file and its authenticator, and the HTTPS keystore: all 0600."""
+    """The authenticators and their files, groups, and the HTTPS keystore: all 0600."""
     files = {}
     if security.password_db:
-        files[f"{ETC}/password-authenticator.properties"] = File(
+        files[PASSWORD_AUTHENTICATOR] = File(
             render("password-authenticator.properties", password_file=PASSWORD_DB)
         )
         files[PASSWORD_DB] = File(security.password_db, mode=SECRET)
     if security.keystore:
         files[KEYSTORE] = File(security.keystore, mode=SECRET)
+    ldap = security.ldap
+    if ldap is not None:
+        files[LDAP_AUTHENTICATOR_FILE] = _properties("LDAP", ldap.authenticator())
+    if security.group_file:  # an operator's explicit groups win over LDAP's
+        files[GROUP_PROVIDER] = _properties(
+            "groups",
+            {
+                "group-provider.name": "file",
+                "file.group-file": GROUP_FILE,
+                "file.refresh-period": "5s",  # group changes need no restart
+            },
+        )
+        files[GROUP_FILE] = File(security.group_file, mode=SECRET)
+    elif ldap is not None and ldap.can_search:
+        files[GROUP_PROVIDER] = _properties("LDAP groups", ldap.group_provider())
     return files
+
+
+def _properties(source: str, properties: dict[str, str]) -> File:
+    """A properties file only Trino may read (it may hold a password)."""
+    return File(render("catalog.properties", source=source, properties=properties), mode=SECRET)

@@ -74,23 +74,27 @@ class LabCA:
         return cert.public_bytes(serialization.Encoding.PEM).decode()
 
     def issue(self, names: list[str]) -> tuple[str, str]:
-        """A server certificate and its key (PEM) for DNS names or IP addresses."""
+        """A server certificate and its key (both PEM) for a test server (LDAP...).
+
+        Names that are IP addresses go in as IP names, the others as DNS names.
+        """
         key = ec.generate_private_key(ec.SECP256R1())
-        csr = (
+        request = (
             x509.CertificateSigningRequestBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-            .add_extension(x509.SubjectAlternativeName([_general_name(n) for n in names]), False)
+            .add_extension(x509.SubjectAlternativeName([_name(n) for n in names]), False)
             .sign(key, hashes.SHA256())
         )
+        certificate = self.sign(request.public_bytes(serialization.Encoding.PEM).decode())
         key_pem = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         ).decode()
-        return self.sign(csr.public_bytes(serialization.Encoding.PEM).decode()), key_pem
+        return certificate, key_pem
 
 
-def _general_name(name: str) -> x509.GeneralName:
+def _name(name: str) -> x509.GeneralName:
     try:
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:

@@ -341,10 +341,16 @@ class TestRefused:
 
 class TestCore:
     def test_authentication_types(self):
-        assert security.authentication_types(False) == ""
-        assert security.authentication_types(True) == "PASSWORD"
-        assert security.authentication_types(True, oauth=True) == "PASSWORD,OAUTH2,JWT"
-        assert security.authentication_types(False, oauth=True) == "OAUTH2,JWT"
+        def types(password_file: bool, ldap: bool = False, oauth: bool = False):
+            return security.authentication(password_file=password_file, ldap=ldap, oauth=oauth)
+
+        assert types(False).types == ()
+        assert types(True).types == ("PASSWORD",)
+        assert types(True, oauth=True).types == ("PASSWORD", "OAUTH2", "JWT")
+        assert types(False, oauth=True).types == ("OAUTH2", "JWT")
+        both = types(True, ldap=True, oauth=True)
+        assert both.types == ("PASSWORD", "OAUTH2", "JWT")
+        assert both.password_authenticators == ("file", "ldap")
 
     @pytest.mark.parametrize(
         ("url", "callback"),
