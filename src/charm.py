@@ -17,7 +17,7 @@ from charms.trino_k8s.v0.trino_cluster import (
 )
 from core.config import CharmConfig, ConfigError, Role
 from core.observability import Topology, rule_files
-from core.plan import HTTP_PORT, HTTPS_PORT, SERVICE, NodeInputs, plan_node
+from core.plan import CHARM_USER, HTTP_PORT, HTTPS_PORT, NodeInputs, plan_node
 from core.rolling import termination_grace_seconds
 from relation_catalogs import ENDPOINTS as CATALOG_RELATIONS
 from relation_catalogs import RelationCatalogs
@@ -27,7 +27,7 @@ from relations.tracing import Tracing
 from restarts import RollingRestart
 from snapshot import Snapshot
 from status import unit_status
-from workload import Workload
+from workload import Workload, with_drain_request
 
 logger = logging.getLogger(__name__)
 
@@ -123,9 +123,11 @@ class TrinoK8sCharm(ops.CharmBase):
         if plan.waiting:
             if self.workload.is_running():
                 logger.info("stopping Trino: %s", plan.waiting)
-                self.workload.container.stop(SERVICE)
+                self.workload.stop()
             self.restarts.idle()
             return
+        if inputs.config.role is Role.WORKER:
+            plan = with_drain_request(plan, CHARM_USER, self.restarts.credentials)
         self.restarts.apply(
             plan,
             drain_first=inputs.config.role is Role.WORKER,
