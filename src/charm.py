@@ -18,7 +18,7 @@ from charms.trino_k8s.v0.trino_cluster import (
 from core import exchange
 from core.config import CharmConfig, ConfigError, Role
 from core.observability import Topology, rule_files
-from core.plan import HTTP_PORT, HTTPS_PORT, SERVICE, NodeInputs, plan_node
+from core.plan import CHARM_USER, HTTP_PORT, HTTPS_PORT, NodeInputs, plan_node
 from core.rolling import termination_grace_seconds
 from relation_catalogs import ENDPOINTS as CATALOG_RELATIONS
 from relation_catalogs import RelationCatalogs
@@ -29,7 +29,7 @@ from relations.tracing import Tracing
 from restarts import RollingRestart
 from snapshot import Snapshot
 from status import unit_status
-from workload import Workload
+from workload import Workload, with_drain_request
 
 logger = logging.getLogger(__name__)
 
@@ -109,23 +109,18 @@ class TrinoK8sCharm(ops.CharmBase):
         """Make Kubernetes, the relations and the container match the snapshot."""
         if self.unit.is_leader() and self.peers.relation and self.peers.leader != self.unit.name:
             self.peers.save()
+        # Providers answer only once asked: ask before reading what they sent.
         self.relation_catalogs.reconcile()
         self.access.register_oauth_client()
+        self.access.ldap.publish()
         self.exchange.request(bucket=f"{self.app.name}-exchange")
-        self.access.ldap.publish()  # the provider answers only once asked
         inputs = self.snapshot.inputs()
         if isinstance(inputs, ConfigError):
             self.unit.set_ports(HTTP_PORT)
             logger.warning("not applying the config: %s", inputs)
             return
-        if inputs.access_problems:
-            # Trino keeps its files: never fall back to a weaker setup.
-            logger.warning("not applying: %s", "; ".join(inputs.access_problems))
-            return
-        fault_tolerance = inputs.fault_tolerance
-        if fault_tolerance.problem or fault_tolerance.waiting:
-            # Trino keeps its files: never run a policy without the exchange it needs.
-            logger.warning("not applying: %s", fault_tolerance.problem or fault_tolerance.waiting)
+        if held := _held_because(inputs):
+            logger.warning("not applying: %s", held)
             return
         self.unit.set_ports(HTTP_PORT, *([HTTPS_PORT] if inputs.security.keystore else []))
         standby = inputs.config.role is not Role.WORKER and not inputs.leader
@@ -144,9 +139,11 @@ class TrinoK8sCharm(ops.CharmBase):
         if plan.waiting:
             if self.workload.is_running():
                 logger.info("stopping Trino: %s", plan.waiting)
-                self.workload.container.stop(SERVICE)
+                self.workload.stop()
             self.restarts.idle()
             return
+        if inputs.config.role is Role.WORKER:
+            plan = with_drain_request(plan, CHARM_USER, self.restarts.credentials)
         self.restarts.apply(
             plan,
             drain_first=inputs.config.role is Role.WORKER,
@@ -243,6 +240,17 @@ class TrinoK8sCharm(ops.CharmBase):
         """A trino-catalog client left: its user and its secret go with it."""
         self.access.clients.forget(event.relation)
         self.reconcile()
+
+
+def _held_because(inputs: NodeInputs) -> str:
+    """Why Trino keeps its files as they are (empty: apply the snapshot).
+
+    Never a weaker setup than the one running (access), never a retry policy
+    without the exchange it needs.
+    """
+    fault_tolerance = inputs.fault_tolerance
+    reasons = [*inputs.access_problems, fault_tolerance.problem, fault_tolerance.waiting]
+    return "; ".join(reason for reason in reasons if reason)
 
 
 if __name__ == "__main__":  # pragma: nocover

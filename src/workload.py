@@ -25,13 +25,16 @@ from core.plan import (
     PEBBLE,
     PEBBLE_SOCKET,
     RELOADED_FILES,
+    SECRET,
     SERVICE,
+    SHUTDOWN_FILES,
+    File,
     Plan,
 )
+from core.shutdown import STOP_NOW, drain_request
 
 if TYPE_CHECKING:
     from core.observability import Topology
-    from core.plan import File
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +128,27 @@ def drain(
         return f"Trino did not answer the drain request ({error})"
 
 
+def with_drain_request(plan: Plan, user: str, credentials: Credentials | None) -> Plan:
+    """A worker's plan plus the request its script drains it with on SIGTERM (0600)."""
+    if credentials is None:
+        files = drain_request(user, BASE_URL)
+    else:
+        files = drain_request(
+            user,
+            credentials.base_url,
+            credentials.password,
+            credentials.ca,
+            credentials.forwarded_https,
+        )
+    return dataclasses.replace(
+        plan, files={**plan.files, **{path: File(text, SECRET) for path, text in files.items()}}
+    )
+
+
 def needs_restart(changed: list[str]) -> list[str]:
     """The changes Trino takes only on a restart (it reloads some files by itself)."""
-    return [change for change in changed if change not in (*RELOADED_FILES, CHECK_CHANGE)]
+    unread = (*RELOADED_FILES, *SHUTDOWN_FILES, CHECK_CHANGE)
+    return [change for change in changed if change not in unread]
 
 
 _ERROR_LINE = re.compile(r"\b(ERROR|Exception|Error:)")
@@ -254,8 +275,22 @@ class Workload:
         return str(getattr(service.current, "value", service.current)) if service else None
 
     def restart(self) -> None:
-        """Restart Trino now."""
+        """Restart Trino now (a worker does not drain: see `stop`)."""
+        self._stop_now()
         self._start(lambda: self.container.restart(SERVICE))
+
+    def stop(self) -> None:
+        """Stop Trino now.
+
+        A worker's script drains on SIGTERM (`core.shutdown`), which is for its pod
+        going away; when the charm stops or restarts Trino it has drained it first
+        if it could, so the file it leaves tells the script to stop Trino at once.
+        """
+        self._stop_now()
+        self.container.stop(SERVICE)
+
+    def _stop_now(self) -> None:
+        self.container.push(STOP_NOW, "", make_dirs=True, user="trino", group="trino")
 
     def stay_down_after_exit(self) -> None:
         """Let Trino exit for good once it has drained (its pod is going away)."""

@@ -16,6 +16,15 @@ from core.oauth import properties as oauth_properties
 from core.observability import JMX_OBJECT_NAMES, METRICS_USER, tracing_properties
 from core.render import render
 from core.security import LDAP_AUTHENTICATOR, Ldap, authentication, merge_rules
+from core.shutdown import (
+    DRAIN_CA,
+    DRAIN_CONFIG,
+    WORKER_COMMAND,
+    WORKER_SCRIPT,
+    go_duration,
+    kill_delay_seconds,
+    worker_script,
+)
 
 ETC = "/etc/trino"
 CATALOG_DIR = f"{ETC}/catalog"
@@ -43,7 +52,7 @@ RESOURCE_GROUPS_JSON = f"{ETC}/resource-groups.json"
 SESSION_PROPERTIES_PROPERTIES = f"{ETC}/session-property-config.properties"
 SESSION_PROPERTIES_JSON = f"{ETC}/session-property-config.json"
 # Files written only in some setups (authentication, LDAP, groups, HTTPS, resource
-# groups, session property rules, an exchange): removed when not planned.
+# groups, session property rules, an exchange, workers): removed when not planned.
 OPTIONAL_FILES = (
     PASSWORD_AUTHENTICATOR,
     PASSWORD_DB,
@@ -56,7 +65,12 @@ OPTIONAL_FILES = (
     LDAP_AUTHENTICATOR_FILE,
     GROUP_PROVIDER,
     GROUP_FILE,
+    WORKER_SCRIPT,
+    DRAIN_CONFIG,
+    DRAIN_CA,
 )
+# Files only the worker script reads, on SIGTERM: changing them never restarts Trino.
+SHUTDOWN_FILES = (DRAIN_CONFIG, DRAIN_CA)
 # Juju mounts its Pebble into every workload container, with the socket beside it.
 PEBBLE = "/charm/bin/pebble"
 PEBBLE_SOCKET = "/charm/container/pebble.socket"
@@ -196,20 +210,27 @@ def node_id(unit_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "-", unit_name)
 
 
-def pebble_layer() -> dict[str, Any]:
-    """Pebble runs the launcher, which execs the JVM, so Pebble supervises Trino itself."""
+def pebble_layer(worker_grace_seconds: float | None = None) -> dict[str, Any]:
+    """Pebble runs the launcher, which execs the JVM, so Pebble supervises Trino itself.
+
+    A worker (``worker_grace_seconds``: its graceful-shutdown-period) runs it
+    through the script that drains it on SIGTERM (`core.shutdown`), and Pebble
+    waits long enough for the drain before SIGKILL.
+    """
+    service: dict[str, Any] = {
+        "override": "replace",
+        "summary": "Trino server",
+        "command": LAUNCHER,
+        "startup": "enabled",
+        "user": "trino",
+        "group": "trino",
+    }
+    if worker_grace_seconds is not None:
+        service["command"] = WORKER_COMMAND
+        service["kill-delay"] = go_duration(kill_delay_seconds(worker_grace_seconds))
     return {
         "summary": "Trino",
-        "services": {
-            SERVICE: {
-                "override": "replace",
-                "summary": "Trino server",
-                "command": LAUNCHER,
-                "startup": "enabled",
-                "user": "trino",
-                "group": "trino",
-            }
-        },
+        "services": {SERVICE: service},
         "checks": {
             CHECK: {
                 "override": "replace",
@@ -347,6 +368,11 @@ def plan_node(inputs: NodeInputs) -> Plan:
     # config.properties holds the cluster's shared secret (and the OAuth client secret).
     plan_files[f"{ETC}/config.properties"] = File(files[f"{ETC}/config.properties"], mode=SECRET)
     plan_files.update(_security_files(inputs.security))
+    worker_grace = None
+    if config.role is Role.WORKER:
+        worker_grace = config.grace_seconds
+        plan_files[WORKER_SCRIPT] = File(worker_script(LAUNCHER, worker_grace))
+    layer = pebble_layer(worker_grace)
     if coordinator:
         plan_files.update(_manager_files(config))
     if inputs.fault_tolerance.exchange:
@@ -364,7 +390,7 @@ def plan_node(inputs: NodeInputs) -> Plan:
         plan_files[truststore.TRUSTSTORE] = File(truststore.jks(ders))
     if inputs.catalogs.problems:
         # Keep whatever catalog files are in place: the last good set.
-        return Plan(files=plan_files, layer=pebble_layer(), exclusive_dirs=())
+        return Plan(files=plan_files, layer=layer, exclusive_dirs=())
     for name, catalog in inputs.catalogs.catalogs.items():
         # Every catalog file may hold credentials: only Trino may read it.
         plan_files[f"{CATALOG_DIR}/{name}.properties"] = File(
@@ -373,7 +399,7 @@ def plan_node(inputs: NodeInputs) -> Plan:
         )
         for path, content in catalog.files.items():
             plan_files[path] = File(content, mode=SECRET)
-    return Plan(files=plan_files, layer=pebble_layer())
+    return Plan(files=plan_files, layer=layer)
 
 
 def _manager_files(config: CharmConfig) -> dict[str, File]:

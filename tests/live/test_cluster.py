@@ -16,6 +16,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
+import ops
 import pytest
 import sql
 from conftest import wait_for
@@ -241,3 +242,125 @@ def test_a_catalog_trino_refuses_stops_at_the_coordinator(cluster: Cluster, juju
     juju.tick("trino-worker")
     assert {unit.name: service_pid(unit) for unit in cluster.workers} == before
     assert cluster.query("SELECT count(*) FROM tpch.tiny.region") == [[5]]
+
+
+# Pod deletion. Kubernetes sends SIGTERM to the trino container's Pebble; these tests
+# do exactly that, so they come last: they take the pods down.
+JOIN = (
+    "SELECT count(*) FROM tpch.sf1.lineitem l JOIN tpch.sf1.orders o "
+    "ON l.orderkey = o.orderkey /* pod-deletion */"
+)
+JOIN_ROWS = [[6001215]]  # TPC-H scale 1: every line item has its order
+
+
+def running_tasks(cluster: Cluster, node: str) -> int:
+    """Running tasks of the JOIN query on `node` (its node.id)."""
+    tasks = "SELECT count(*) FROM system.runtime.tasks WHERE state = 'RUNNING' AND node_id = "
+    queries = "SELECT query_id FROM system.runtime.queries WHERE state = 'RUNNING' AND query"
+    statement = f"{tasks}'{node}' AND query_id IN ({queries} LIKE '%pod-deletion */')"
+    return cluster.query(statement)[0][0]
+
+
+@dataclass
+class Exits:
+    """When the JVM and Pebble of a pod were first seen gone, from `start`."""
+
+    unit: Unit
+    start: float = field(default_factory=time.monotonic)
+    jvm: float | None = None
+    pebble: float | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def watch(self) -> None:
+        pod = self.unit.pod
+        assert pod is not None and pod.process is not None
+        process = pod.process
+        while not self.stop.is_set() and (self.jvm is None or self.pebble is None):
+            now = time.monotonic() - self.start
+            if self.jvm is None and not service_pid(self.unit):
+                self.jvm = now
+            if self.pebble is None and process.poll() is not None:
+                self.pebble = now
+            time.sleep(0.1)
+
+
+def sigterm_pebble(unit: Unit, timeout: float) -> tuple[Exits, int | None]:
+    """What Kubernetes does to a deleted pod's trino container; when things exited."""
+    assert unit.pod is not None
+    exits = Exits(unit)
+    watcher = threading.Thread(target=exits.watch)
+    watcher.start()
+    code = unit.pod.stop_pebble(timeout=timeout)  # SIGTERM, then wait (SIGKILL at timeout)
+    watcher.join(timeout=5)
+    exits.stop.set()
+    return exits, code
+
+
+def test_a_worker_whose_pod_is_deleted_finishes_its_tasks(cluster: Cluster):
+    """SIGTERM to a worker's Pebble while a query runs there: the query completes."""
+    worker = cluster.workers[0]
+    assert worker.pod is not None
+    node = worker.name.replace("/", "-")
+    kill_delay = 2 * 15 + 25  # graceful-shutdown-period 15s: the layer's kill-delay
+    service = ops.pebble.Client(socket_path=worker.pod.socket).get_services(["trino"])[0]
+    assert service.current == ops.pebble.ServiceStatus.ACTIVE
+    plan = ops.pebble.Client(socket_path=worker.pod.socket).get_plan().services["trino"]
+    assert (plan.command, plan.kill_delay) == ("/bin/bash /etc/trino/run-worker.sh", "55s")
+
+    outcome: dict[str, object] = {}
+
+    def query() -> None:
+        started = time.monotonic()
+        try:
+            outcome["rows"] = cluster.query(JOIN)
+        except sql.QueryError as error:
+            outcome["error"] = str(error)
+        outcome["seconds"] = time.monotonic() - started
+        outcome["finished"] = time.monotonic()
+
+    thread = threading.Thread(target=query)
+    thread.start()
+    try:
+        wait_for(
+            f"tasks of the query running on {node}",
+            lambda: not thread.is_alive() or running_tasks(cluster, node),
+            timeout=120,
+        )
+        assert thread.is_alive(), f"the query ended before the pod was deleted: {outcome}"
+        exits, code = sigterm_pebble(worker, timeout=kill_delay + 30)
+    finally:
+        thread.join(timeout=300)
+
+    finished = float(outcome["finished"]) - exits.start  # type: ignore[arg-type]
+    print(
+        f"pod deletion of {worker.name}: SIGTERM to Pebble at 0 s; the query (took "
+        f"{outcome['seconds']:.0f} s) finished at {finished:.1f} s; Trino exited at "
+        f"{exits.jvm} s, Pebble at {exits.pebble} s with code {code}; kill-delay {kill_delay} s"
+    )
+    assert outcome.get("rows") == JOIN_ROWS, outcome
+    assert finished > 0, "the query was still running when the pod was deleted"
+    log = worker.pod.pebble_log.read_text()
+    assert "run-worker: SIGTERM: draining" in log
+    assert exits.jvm is not None and exits.pebble is not None
+    assert exits.jvm <= exits.pebble, "Pebble exited before Trino"
+    assert exits.pebble < kill_delay, "Trino exited by itself, before Pebble's SIGKILL"
+    assert code == 0
+
+
+def test_a_coordinator_whose_pod_is_deleted_stops_at_once(cluster: Cluster):
+    """A coordinator does not drain: SIGTERM stops Trino within Pebble's default 5 s."""
+    coordinator = cluster.coordinator
+    assert coordinator.pod is not None
+    plan = ops.pebble.Client(socket_path=coordinator.pod.socket).get_plan().services["trino"]
+    assert plan.command == "/usr/lib/trino/bin/launcher run --etc-dir /etc/trino"
+    assert plan.kill_delay == ""
+
+    exits, code = sigterm_pebble(coordinator, timeout=30)
+
+    print(
+        f"pod deletion of {coordinator.name}: Trino exited at {exits.jvm} s, Pebble at "
+        f"{exits.pebble} s with code {code}"
+    )
+    assert exits.jvm is not None and exits.pebble is not None
+    assert exits.jvm <= exits.pebble < 5 + 5  # Pebble's default kill-delay, then its exit
+    assert code == 0

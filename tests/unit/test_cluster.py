@@ -419,6 +419,13 @@ class TestClusterWideAuthentication:
         assert credentials is not None
         assert credentials.password == charm_user.tracked_content["password"]
         assert credentials.forwarded_https
+        # The worker's script drains on SIGTERM with the same request, from a 0600 file only.
+        request = files["drain.curl"]
+        assert f'user = "trino-k8s-charm:{credentials.password}"' in request
+        assert 'header = "X-Forwarded-Proto: https"' in request
+        assert (worker_etc / "drain.curl").stat().st_mode & 0o777 == 0o600
+        plan = state.get_container("trino").plan.to_dict()
+        assert credentials.password not in json.dumps(plan)
         assert state.unit_status == testing.ActiveStatus()
 
     @pytest.mark.parametrize("option", ["user-secret-id", "access-control-rules"])

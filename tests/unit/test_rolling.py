@@ -393,6 +393,87 @@ class TestDraining:
         layer = after.get_container("trino").layers["trino-stopping"]
         assert layer.services["trino"].on_success == "ignore"
 
+    def test_a_worker_runs_under_the_script_that_drains_on_sigterm(
+        self, ctx, container, etc, trino, kubernetes_calls
+    ):
+        state = self.worker(ctx, container, trino, kubernetes_calls)
+
+        service = state.get_container("trino").plan.services["trino"]
+        assert service.command == "/bin/bash /etc/trino/run-worker.sh"
+        # 2 x 2m + 25 s, as Pebble writes it back: 5 s before the kubelet's SIGKILL.
+        assert service.kill_delay == "4m25s"
+        assert kubernetes_calls[-1][3] == 2 * 120 + 30  # terminationGracePeriodSeconds
+        files = read_files(etc)
+        script = files["run-worker.sh"]
+        assert "/usr/lib/trino/bin/launcher run --etc-dir /etc/trino &" in script
+        assert "curl --config /etc/trino/drain.curl" in script
+        assert "deadline=$((SECONDS + 263))" in script  # it kills Trino 2 s before Pebble would
+        assert (etc / "run-worker.sh").stat().st_mode & 0o777 == 0o644
+        request = files["drain.curl"]
+        assert 'url = "http://localhost:8080/v1/info/state"' in request
+        assert 'header = "X-Trino-User: trino-k8s-charm"' in request
+        assert (etc / "drain.curl").stat().st_mode & 0o777 == 0o600
+
+    def test_the_kill_delay_follows_the_grace_period(
+        self, ctx, container, trino, drains, kubernetes_calls
+    ):
+        state = self.worker(ctx, container, trino, kubernetes_calls)
+
+        after = ctx.run(
+            ctx.on.config_changed(), with_config(state, **{"graceful-shutdown-period": "5s"})
+        )
+
+        assert after.get_container("trino").plan.services["trino"].kill_delay == "35s"
+        assert kubernetes_calls[-1][3] == 40
+
+    def test_a_coordinator_runs_trino_directly(self, ctx, container, etc, trino):
+        state = ctx.run(
+            ctx.on.pebble_ready(container), testing.State(leader=True, containers={container})
+        )
+
+        service = state.get_container("trino").plan.services["trino"]
+        assert service.command == "/usr/lib/trino/bin/launcher run --etc-dir /etc/trino"
+        assert service.kill_delay == ""  # Pebble's default 5 s: it refuses to drain anyway
+        assert not {"run-worker.sh", "drain.curl"} & set(read_files(etc))
+
+    def test_a_new_drain_request_is_written_without_a_restart(
+        self, ctx, container, etc, trino, pebble_calls, drains, kubernetes_calls
+    ):
+        state = self.worker(ctx, container, trino, kubernetes_calls)
+        (etc / "drain.curl").write_text('url = "http://old"\n')
+
+        after = ctx.run(ctx.on.update_status(), state)
+
+        assert 'url = "http://localhost:8080/v1/info/state"' in read_files(etc)["drain.curl"]
+        assert pebble_calls.restarts == []
+        assert drains == []
+        assert after.unit_status == testing.ActiveStatus()
+
+    def test_the_charms_own_restart_tells_the_script_not_to_drain(
+        self, ctx, container, trino, pebble_calls, monkeypatch, kubernetes_calls
+    ):
+        state = self.worker(ctx, container, trino, kubernetes_calls)
+        monkeypatch.setattr(restarts, "drain", lambda *a, **k: "Trino refused to drain (HTTP 403)")
+
+        after = ctx.run(ctx.on.config_changed(), with_config(state, **{"log-level": "debug"}))
+
+        assert pebble_calls.restarts == [("trino",)]
+        root = after.get_container("trino").get_filesystem(ctx)
+        assert (root / "tmp/trino-k8s-charm-stop-now").exists()
+
+    def test_a_worker_that_loses_its_coordinator_stops_without_draining(
+        self, ctx, container, trino, pebble_calls, drains, kubernetes_calls
+    ):
+        state = self.worker(ctx, container, trino, kubernetes_calls)
+        relation = state.get_relations("trino-worker")[0]
+
+        after = ctx.run(ctx.on.relation_broken(relation), state)
+
+        assert pebble_calls.stops == [("trino",)]
+        root = after.get_container("trino").get_filesystem(ctx)
+        assert (root / "tmp/trino-k8s-charm-stop-now").exists()
+        assert drains == []
+
     def test_stop_on_a_coordinator_does_not_drain(self, ctx, container, trino, drains):
         state = ctx.run(
             ctx.on.pebble_ready(container), testing.State(leader=True, containers={container})
