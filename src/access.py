@@ -8,14 +8,14 @@ This gathers what Juju knows about access (config, secrets, three relations) int
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import ops
 
 import juju_secrets
 from charms.trino_k8s.v0.trino_cluster import ClusterOffer
-from core import oauth, security
+from core import security
 from core.catalogs import CatalogSet
-from core.oauth import OAuthProvider, redirect_uri
 from core.plan import CHARM_USER, HTTP_PORT, HTTPS_PORT, PASSWORD_DB, Security
 from relations.ingress import IngressRequest, IngressRequirer, UnitAddress
 from relations.ldap import LdapNotReadyError, LdapRelation, LdapRelationError
@@ -23,6 +23,9 @@ from relations.oauth import WAITING_PREFIX, OAuthRelation
 from relations.tls import TlsCertificate, TlsMaterial, unit_names
 from relations.trino_catalog import CatalogInfo, TrinoCatalogProvider
 from workload import Credentials, Workload
+
+if TYPE_CHECKING:
+    from core.oauth import OAuthProvider
 
 logger = logging.getLogger(__name__)
 
@@ -305,6 +308,8 @@ class Access:
         if node.password_db:
             settings["authentication"] = PASSWORD_SETTING
         if node.oauth is not None:  # workers run the same authenticators
+            from core import oauth  # noqa: PLC0415  (only with single sign-on)
+
             settings[OAUTH_SETTING] = oauth.shared(node.oauth)
         rules = str(self._charm.config.get(security.RULES_OPTION, "")).strip()
         if rules:
@@ -365,6 +370,8 @@ class Access:
     def register_oauth_client(self) -> None:
         """Leader: register Trino's callback with the OAuth provider (before it sends the rest)."""
         if self.oauth.relation is not None and self._model.unit.is_leader():
+            from core.oauth import redirect_uri  # noqa: PLC0415  (only with single sign-on)
+
             self.oauth.publish(redirect_uri(self.external_url()))
 
     def external_url(self) -> str:
@@ -395,6 +402,8 @@ def _shared_provider(
     text = offer.settings.get(OAUTH_SETTING, "")
     if not text:
         return None
+    from core import oauth  # noqa: PLC0415  (only with single sign-on)
+
     try:
         provider = oauth.from_shared(text, offer.oauth_client_secret)
     except ValueError:

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import ops
 
 from access import Access
-from actions import Actions
 from charms.trino_k8s.v0.trino_cluster import (
     ClusterCatalog,
     ClusterOffer,
@@ -49,7 +49,10 @@ class TrinoK8sCharm(ops.CharmBase):
         self.exchange = S3Requirer(self.model, exchange.ENDPOINT)
         self.access = Access(self, self.workload)
         self.snapshot = Snapshot(self)
-        self.actions = Actions(self)
+        if os.environ.get("JUJU_ACTION_NAME"):  # Juju runs an action: only then load them
+            from actions import Actions  # noqa: PLC0415
+
+            self.actions = Actions(self)
         self.resource_problem: str | None = None
         for event in (
             self.on.config_changed,

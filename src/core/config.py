@@ -11,7 +11,7 @@ import dataclasses
 import enum
 import re
 
-from core import jvm, knobs, sizes
+from core import jvm, sizes
 
 _DISCOVERY_URI = re.compile(r"https?://[A-Za-z0-9.-]+(?::([0-9]{1,5}))?/?")
 HEAP_HEADROOM = 0.3  # Trino's default memory.heap-headroom-per-node: 30% of the heap
@@ -200,9 +200,17 @@ class CharmConfig:
     @property
     def overrides(self) -> dict[str, str]:
         """The `config-overrides` properties (checked when the config was loaded)."""
+        if not self.config_overrides.strip():
+            return {}
+        from core import knobs  # noqa: PLC0415  (only when an operating knob is set)
+
         return knobs.overrides(self.config_overrides)
 
     def _knob_problems(self):
+        if not (self.config_overrides + self.resource_groups + self.session_properties).strip():
+            return
+        from core import knobs  # noqa: PLC0415  (only when an operating knob is set)
+
         for option, check, text in (
             (knobs.OVERRIDES, knobs.overrides, self.config_overrides),
             (knobs.RESOURCE_GROUPS, knobs.resource_groups, self.resource_groups),

@@ -5,14 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core import truststore
 from core.catalogs import CERTS_DIR, CatalogSet
 from core.config import CharmConfig, Role
 from core.exchange import FaultTolerance
-from core.oauth import OAuthProvider
-from core.oauth import properties as oauth_properties
 from core.observability import JMX_OBJECT_NAMES, METRICS_USER, tracing_properties
 from core.render import render
 from core.security import LDAP_AUTHENTICATOR, Ldap, authentication, merge_rules
@@ -25,6 +23,9 @@ from core.shutdown import (
     kill_delay_seconds,
     worker_script,
 )
+
+if TYPE_CHECKING:
+    from core.oauth import OAuthProvider
 
 ETC = "/etc/trino"
 CATALOG_DIR = f"{ETC}/catalog"
@@ -292,6 +293,15 @@ def access_rules() -> dict[str, Any]:
     }
 
 
+def _oauth_properties(provider: OAuthProvider | None) -> dict[str, str]:
+    """Trino's OAuth2 and JWT properties (none without single sign-on)."""
+    if provider is None:
+        return {}
+    from core.oauth import properties  # noqa: PLC0415  (only with single sign-on)
+
+    return properties(provider)
+
+
 def idle_reason(inputs: NodeInputs) -> str | None:
     """Why this unit must not run Trino now, or None when it should."""
     if inputs.config.role is Role.WORKER:
@@ -349,7 +359,7 @@ def plan_node(inputs: NodeInputs) -> Plan:
                 AUTHENTICATOR_FILES[name]
                 for name in inputs.security.authentication.password_authenticators
             ],
-            oauth=oauth_properties(inputs.security.oauth) if inputs.security.oauth else {},
+            oauth=_oauth_properties(inputs.security.oauth),
             metrics_user=METRICS_USER,
             process_forwarded=inputs.security.process_forwarded,
             overrides=config.overrides,

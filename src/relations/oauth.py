@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 import ops
 
-from core.oauth import SCOPES, OAuthProvider, problem
-
 if TYPE_CHECKING:
     from charmlibs.interfaces.oauth import OAuthRequirer
+
+    from core.oauth import OAuthProvider
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,8 @@ class OAuthRelation:
             DataValidationError,
         )
 
+        from core.oauth import SCOPES  # noqa: PLC0415
+
         config = ClientConfig(redirect_uri, " ".join(SCOPES), list(GRANT_TYPES))
         try:
             self._requirer.update_client_config(config)
@@ -96,6 +98,8 @@ class OAuthRelation:
         if self._requirer is None:
             return None
         from charmlibs.interfaces.oauth import DataValidationError  # noqa: PLC0415
+
+        from core.oauth import OAuthProvider, problem  # noqa: PLC0415
 
         sender = self._sender
         waiting = f"{WAITING_PREFIX}{sender} to register {self._model.app.name} as an OAuth client"
