@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
 import os
 import pathlib
 import subprocess
 
 import ops
+import requests
+import trino.auth
+import trino.dbapi
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -93,6 +97,22 @@ class LabCA:
         ).decode()
         return certificate, key_pem
 
+    def answer(self, csrs: str) -> str:
+        """The provider's `certificates` for the unit's `certificate_signing_requests`."""
+        answers = []
+        for request in json.loads(csrs):
+            csr = request["certificate_signing_request"]
+            certificate = self.sign(csr)
+            answers.append(
+                {
+                    "certificate_signing_request": csr,
+                    "certificate": certificate,
+                    "ca": self.pem,
+                    "chain": [certificate, self.pem],
+                }
+            )
+        return json.dumps(answers)
+
 
 def _name(name: str) -> x509.GeneralName:
     try:
@@ -140,3 +160,25 @@ def trino_pid(pod: Pod) -> int:
 def trino_service_active(pod: Pod) -> bool:
     client = ops.pebble.Client(socket_path=pod.socket)
     return client.get_services(["trino"])[0].current == ops.pebble.ServiceStatus.ACTIVE
+
+
+def query_https(
+    host: str, ca: pathlib.Path, auth: trino.auth.Authentication, sql: str, user: str | None = None
+) -> list:
+    """A query over HTTPS, Trino's certificate checked against the test CA alone."""
+    session = requests.Session()
+    session.trust_env = False  # no REQUESTS_CA_BUNDLE from the environment replaces it
+    session.verify = str(ca)
+    with trino.dbapi.connect(
+        host=host,
+        port=8443,
+        user=user,
+        http_scheme="https",
+        auth=auth,
+        http_session=session,
+        max_attempts=1,
+        request_timeout=120,  # the live machine may be loaded: a slow answer is no failure
+    ) as connection:
+        cursor = connection.cursor()
+        cursor.execute(sql)
+        return cursor.fetchall()

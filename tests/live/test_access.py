@@ -20,7 +20,7 @@ import trino.exceptions
 from conftest import Pods, wait_for
 from cryptography import x509
 from juju import Juju, RelationRecord, Unit
-from lab import LabCA, trino_pid, trino_service_active, users_yaml
+from lab import LabCA, query_https, trino_pid, trino_service_active, users_yaml
 from netlab import Pod
 from ops import testing
 from test_single_node import become_active, boot
@@ -60,23 +60,8 @@ class Secured:
 
     def query(self, user: str, password: str, sql: str = NATION) -> list[list]:
         """A query over HTTPS with a password, the certificate checked against the test CA."""
-        session = requests.Session()
-        # Only the test CA: no REQUESTS_CA_BUNDLE from the environment replaces it.
-        session.trust_env = False
-        session.verify = str(self.ca.path)
-        with trino.dbapi.connect(
-            host=self.fqdn,
-            port=8443,
-            user=user,
-            http_scheme="https",
-            auth=trino.auth.BasicAuthentication(user, password),
-            http_session=session,
-            max_attempts=1,
-            request_timeout=120,  # the live machine may be loaded: a slow answer is no failure
-        ) as connection:
-            cursor = connection.cursor()
-            cursor.execute(sql)
-            return cursor.fetchall()
+        auth = trino.auth.BasicAuthentication(user, password)
+        return query_https(self.fqdn, self.ca.path, auth, sql, user)
 
     def statement(self, base: str, **kwargs) -> requests.Response:
         """POST a query to /v1/statement: Trino's answer code tells who it let in."""
@@ -124,22 +109,8 @@ def test_passwords_wait_for_the_certificate(secured: Secured, juju: Juju):
 
 
 def test_certificate_gives_https_on_8443(secured: Secured, juju: Juju):
-    requests_ = json.loads(
-        secured.relation.unit_data[secured.unit.name]["certificate_signing_requests"]
-    )
-    answers = []
-    for request in requests_:
-        csr = request["certificate_signing_request"]
-        certificate = secured.ca.sign(csr)
-        answers.append(
-            {
-                "certificate_signing_request": csr,
-                "certificate": certificate,
-                "ca": secured.ca.pem,
-                "chain": [certificate, secured.ca.pem],
-            }
-        )
-    secured.relation.app_data[PROVIDER]["certificates"] = json.dumps(answers)
+    csrs = secured.relation.unit_data[secured.unit.name]["certificate_signing_requests"]
+    secured.relation.app_data[PROVIDER]["certificates"] = secured.ca.answer(csrs)
     juju.settle()
     state = become_active(juju, secured.unit)
     assert state.unit_status == testing.ActiveStatus()

@@ -29,7 +29,7 @@ from charmlibs.interfaces.ldap import LdapProviderData, LdapRequirerData
 from components import ComponentError
 from conftest import Pods, wait_for
 from juju import Juju, Unit
-from lab import LabCA, trino_pid
+from lab import LabCA, query_https, trino_pid
 from netlab import Pod
 from ops import testing
 from test_single_node import become_active, boot
@@ -162,22 +162,8 @@ class Node:
         self.unit, self.pod, self.fqdn, self.ca = unit, pod, fqdn, ca
 
     def query(self, user: str, password: str, sql: str = NATION) -> list[list]:
-        session = requests.Session()
-        session.trust_env = False
-        session.verify = str(self.ca.path)
-        with trino.dbapi.connect(
-            host=self.fqdn,
-            port=8443,
-            user=user,
-            http_scheme="https",
-            auth=trino.auth.BasicAuthentication(user, password),
-            http_session=session,
-            max_attempts=1,
-            request_timeout=120,
-        ) as connection:
-            cursor = connection.cursor()
-            cursor.execute(sql)
-            return cursor.fetchall()
+        auth = trino.auth.BasicAuthentication(user, password)
+        return query_https(self.fqdn, self.ca.path, auth, sql, user)
 
 
 @pytest.fixture(scope="module")
@@ -206,19 +192,8 @@ def node(juju: Juju, pods: Pods, pod_names, slapd: str, ca: LabCA) -> Node:
     unit = app.units[0]
     juju.run(unit, lambda ctx, rel: ctx.on.relation_created(rel), relation=relation)
     boot(juju, unit)
-    answers = []
-    for request in json.loads(relation.unit_data[unit.name]["certificate_signing_requests"]):
-        csr = request["certificate_signing_request"]
-        certificate = ca.sign(csr)
-        answers.append(
-            {
-                "certificate_signing_request": csr,
-                "certificate": certificate,
-                "ca": ca.pem,
-                "chain": [certificate, ca.pem],
-            }
-        )
-    relation.app_data[PROVIDER]["certificates"] = json.dumps(answers)
+    csrs = relation.unit_data[unit.name]["certificate_signing_requests"]
+    relation.app_data[PROVIDER]["certificates"] = ca.answer(csrs)
     juju.settle()
     state = become_active(juju, unit)
     assert state.unit_status == testing.ActiveStatus()

@@ -30,7 +30,7 @@ from conftest import Pods, wait_for
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from juju import Juju, RelationRecord, Unit
-from lab import LabCA, trino_pid
+from lab import LabCA, query_https, trino_pid
 from netlab import HOST_IP, Pod
 from ops import testing
 from test_single_node import become_active, boot
@@ -165,21 +165,7 @@ class Node:
         return f"https://{self.fqdn}:8443"
 
     def query(self, token: str, sql: str) -> list[list]:
-        session = requests.Session()
-        session.trust_env = False
-        session.verify = str(self.ca.path)
-        with trino.dbapi.connect(
-            host=self.fqdn,
-            port=8443,
-            http_scheme="https",
-            auth=trino.auth.JWTAuthentication(token),
-            http_session=session,
-            max_attempts=1,
-            request_timeout=120,
-        ) as connection:
-            cursor = connection.cursor()
-            cursor.execute(sql)
-            return cursor.fetchall()
+        return query_https(self.fqdn, self.ca.path, trino.auth.JWTAuthentication(token), sql)
 
 
 @pytest.fixture(scope="module")
@@ -207,19 +193,8 @@ def node(juju: Juju, pods: Pods, pod_names, tmp_path_factory) -> Iterator[Node]:
 
 
 def _sign(juju: Juju, relation: RelationRecord, unit: Unit, ca: LabCA) -> None:
-    answers = []
-    for request in json.loads(relation.unit_data[unit.name]["certificate_signing_requests"]):
-        csr = request["certificate_signing_request"]
-        certificate = ca.sign(csr)
-        answers.append(
-            {
-                "certificate_signing_request": csr,
-                "certificate": certificate,
-                "ca": ca.pem,
-                "chain": [certificate, ca.pem],
-            }
-        )
-    relation.app_data[TLS]["certificates"] = json.dumps(answers)
+    csrs = relation.unit_data[unit.name]["certificate_signing_requests"]
+    relation.app_data[TLS]["certificates"] = ca.answer(csrs)
     juju.settle()
 
 
