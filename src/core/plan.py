@@ -415,8 +415,9 @@ def plan_node(inputs: NodeInputs) -> Plan:
 def _manager_files(config: CharmConfig) -> dict[str, File]:
     """Trino's file-based resource groups and session property rules, when configured."""
     files = {}
-    for text, properties, manager, key, path in (
+    for option, text, properties, manager, key, path in (
         (
+            "resource-groups",
             config.resource_groups,
             RESOURCE_GROUPS_PROPERTIES,
             "resource-groups.configuration-manager",
@@ -424,6 +425,7 @@ def _manager_files(config: CharmConfig) -> dict[str, File]:
             RESOURCE_GROUPS_JSON,
         ),
         (
+            "session-properties",
             config.session_properties,
             SESSION_PROPERTIES_PROPERTIES,
             "session-property-config.configuration-manager",
@@ -432,8 +434,9 @@ def _manager_files(config: CharmConfig) -> dict[str, File]:
         ),
     ):
         if text.strip():
+            settings = {manager: "file", key: path}
             files[properties] = File(
-                render("manager.properties", manager=manager, config_key=key, config_file=path)
+                render("catalog.properties", source=option, properties=settings)
             )
             files[path] = File(json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n")
     return files

@@ -31,14 +31,26 @@ def etc(tmp_path: pathlib.Path) -> pathlib.Path:
     return path
 
 
-@pytest.fixture
-def container(etc: pathlib.Path) -> testing.Container:
-    """A reachable trino container with /etc/trino mounted."""
+def mounted_container(etc: pathlib.Path) -> testing.Container:
+    """A reachable trino container whose /etc/trino is ``etc`` on the host."""
     return testing.Container(
         "trino",
         can_connect=True,
         mounts={"etc": testing.Mount(location="/etc/trino", source=etc)},
     )
+
+
+@pytest.fixture
+def container(etc: pathlib.Path) -> testing.Container:
+    """A reachable trino container with /etc/trino mounted."""
+    return mounted_container(etc)
+
+
+def worker_pod(tmp_path: pathlib.Path) -> tuple[pathlib.Path, testing.Container]:
+    """A second unit's /etc/trino (a worker beside the coordinator) and its container."""
+    etc = tmp_path / "worker"
+    etc.mkdir()
+    return etc, mounted_container(etc)
 
 
 @dataclasses.dataclass

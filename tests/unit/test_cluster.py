@@ -7,7 +7,7 @@ import json
 
 import ops
 import pytest
-from conftest import properties, read_files
+from conftest import properties, read_files, worker_pod
 from ops import testing
 
 import charm
@@ -172,13 +172,7 @@ class TestWhatAWorkerRenders:
         self, coordinator_ctx, worker_ctx, container, trino, tmp_path
     ):
         published, relation = publish(coordinator_ctx, container, trino)
-        worker_etc = tmp_path / "worker"
-        worker_etc.mkdir()
-        worker_container = testing.Container(
-            "trino",
-            can_connect=True,
-            mounts={"etc": testing.Mount(location="/etc/trino", source=worker_etc)},
-        )
+        worker_etc, worker_container = worker_pod(tmp_path)
 
         state = worker_ctx.run(
             worker_ctx.on.pebble_ready(worker_container),
@@ -390,13 +384,7 @@ class TestClusterWideAuthentication:
         self, coordinator_ctx, worker_ctx, container, trino, tmp_path
     ):
         published, relation = self.publish_secured(coordinator_ctx, container)
-        worker_etc = tmp_path / "worker"
-        worker_etc.mkdir()
-        worker_container = testing.Container(
-            "trino",
-            can_connect=True,
-            mounts={"etc": testing.Mount(location="/etc/trino", source=worker_etc)},
-        )
+        worker_etc, worker_container = worker_pod(tmp_path)
 
         with worker_ctx(
             worker_ctx.on.pebble_ready(worker_container),

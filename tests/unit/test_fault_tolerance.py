@@ -7,7 +7,7 @@ import json
 import pathlib
 
 import pytest
-from conftest import properties, read_files
+from conftest import properties, read_files, worker_pod
 from ops import testing
 from providers import S3_KEYS, s3_relation
 
@@ -311,13 +311,7 @@ class TestWorkers:
         self, coordinator_ctx, worker_ctx, container, trino, tmp_path
     ):
         published, relation = self.publish(coordinator_ctx, container)
-        worker_etc = tmp_path / "worker"
-        worker_etc.mkdir()
-        worker_container = testing.Container(
-            "trino",
-            can_connect=True,
-            mounts={"etc": testing.Mount(location="/etc/trino", source=worker_etc)},
-        )
+        worker_etc, worker_container = worker_pod(tmp_path)
 
         state = self.worker(worker_ctx, published, relation, worker_container)
 
@@ -331,13 +325,7 @@ class TestWorkers:
         self, coordinator_ctx, worker_ctx, container, trino, tmp_path
     ):
         published, relation = self.publish(coordinator_ctx, container)
-        worker_etc = tmp_path / "worker"
-        worker_etc.mkdir()
-        worker_container = testing.Container(
-            "trino",
-            can_connect=True,
-            mounts={"etc": testing.Mount(location="/etc/trino", source=worker_etc)},
-        )
+        worker_etc, worker_container = worker_pod(tmp_path)
         older = {k: v for k, v in relation.local_app_data.items() if k != "retry-policy"}
         secret = next(s for s in published.secrets if s.label == "trino-cluster")
         content = dict(secret.latest_content or secret.tracked_content)
@@ -356,13 +344,7 @@ class TestWorkers:
         self, coordinator_ctx, worker_ctx, container, trino, tmp_path
     ):
         published, relation = self.publish(coordinator_ctx, container)
-        worker_etc = tmp_path / "worker"
-        worker_etc.mkdir()
-        worker_container = testing.Container(
-            "trino",
-            can_connect=True,
-            mounts={"etc": testing.Mount(location="/etc/trino", source=worker_etc)},
-        )
+        worker_etc, worker_container = worker_pod(tmp_path)
         data = {**relation.local_app_data, "retry-policy": '"SOMETIMES"'}
 
         state = self.worker(worker_ctx, published, relation, worker_container, data)
@@ -405,13 +387,7 @@ class TestWorkers:
         content["exchange"] = json.dumps({**SPOOL, "plugin.bundles": "/tmp/evil"})
         changed = dataclasses.replace(secret, tracked_content=content, latest_content=content)
         published = dataclasses.replace(published, secrets={changed})
-        worker_etc = tmp_path / "worker"
-        worker_etc.mkdir()
-        worker_container = testing.Container(
-            "trino",
-            can_connect=True,
-            mounts={"etc": testing.Mount(location="/etc/trino", source=worker_etc)},
-        )
+        worker_etc, worker_container = worker_pod(tmp_path)
 
         state = self.worker(worker_ctx, published, relation, worker_container)
 
