@@ -19,9 +19,10 @@ from typing import Any
 class QueryError(Exception):
     """Trino answered the query with an error (or an HTTP error)."""
 
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: int | None = None, name: str = ""):
         super().__init__(message)
         self.status = status
+        self.error_name = name  # Trino's errorName, as the `trino` package calls it
 
 
 def execute(
@@ -54,7 +55,8 @@ def execute(
             raise QueryError(f"HTTP {error.code}: {error.read()[:300]!r}", error.code) from error
         rows.extend(body.get("data") or [])
         if "error" in body:
-            raise QueryError(body["error"].get("message", str(body["error"])))
+            error = body["error"]
+            raise QueryError(error.get("message", str(error)), name=error.get("errorName", ""))
         next_uri = body.get("nextUri")
         if not next_uri:
             return rows

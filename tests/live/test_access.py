@@ -20,7 +20,7 @@ import trino.exceptions
 from conftest import Pods, wait_for
 from cryptography import x509
 from juju import Juju, RelationRecord, Unit
-from lab import LabCA, query_https, trino_pid, trino_service_active, users_yaml
+from lab import LabCA, once_listed, query_https, trino_pid, trino_service_active, users_yaml
 from netlab import Pod
 from ops import testing
 from test_single_node import become_active, boot
@@ -126,16 +126,7 @@ def test_certificate_gives_https_on_8443(secured: Secured, juju: Juju):
 
 
 def test_right_password_over_https_queries(secured: Secured):
-    def answered():
-        try:
-            return secured.query("alice", USERS["alice"])
-        except trino.exceptions.TrinoQueryError as error:
-            # Trino says started a moment before it lists itself as a node (seen live).
-            if error.error_name != "NO_NODES_AVAILABLE":
-                raise
-            return None
-
-    assert wait_for("the node to list itself", answered, timeout=60, poll=2) == [[25]]
+    assert once_listed(lambda: secured.query("alice", USERS["alice"])) == [[25]]
 
 
 def test_wrong_password_is_refused(secured: Secured):

@@ -21,6 +21,7 @@ import pytest
 import sql
 from conftest import wait_for
 from juju import Juju, Unit
+from lab import once_listed
 from ops import testing
 from test_single_node import boot
 
@@ -43,6 +44,11 @@ class Cluster:
 
     def query(self, statement: str) -> list[list]:
         return sql.execute(self.url, statement, "alice", PASSWORD, forwarded_https=True)
+
+
+def active_nodes(cluster: Cluster) -> int:
+    statement = "SELECT count(*) FROM system.runtime.nodes WHERE state = 'active'"
+    return once_listed(lambda: cluster.query(statement))[0][0]
 
 
 def worker_state(unit: Unit) -> str:
@@ -104,15 +110,11 @@ def cluster(juju: Juju, pods) -> Cluster:
 
 
 def test_three_nodes_active_and_queries_need_the_password(cluster: Cluster):
-    def three():
-        rows = cluster.query("SELECT count(*) FROM system.runtime.nodes WHERE state = 'active'")
-        return rows == [[3]]
-
-    wait_for("3 active nodes in system.runtime.nodes", three, timeout=120, poll=2)
+    wait_for("3 active nodes", lambda: active_nodes(cluster) == 3, timeout=120, poll=2)
     with pytest.raises(sql.QueryError) as refused:
         sql.execute(cluster.url, "SELECT 1", "alice", "wrong", forwarded_https=True)
     assert refused.value.status == 401
-    assert cluster.query("SELECT count(*) FROM tpch.tiny.nation") == [[25]]
+    assert once_listed(lambda: cluster.query("SELECT count(*) FROM tpch.tiny.nation")) == [[25]]
 
 
 @dataclass
@@ -153,10 +155,7 @@ def test_catalog_change_rolls_the_workers_one_at_a_time_under_load(cluster: Clus
     wait_for("the coordinator back", lambda: active(juju, coordinator), timeout=300, poll=3)
     wait_for(
         "both workers back in the cluster",
-        lambda: (
-            cluster.query("SELECT count(*) FROM system.runtime.nodes WHERE state='active'")
-            == [[3]]
-        ),
+        lambda: active_nodes(cluster) == 3,
         timeout=120,
         poll=2,
     )
@@ -241,7 +240,7 @@ def test_a_catalog_trino_refuses_stops_at_the_coordinator(cluster: Cluster, juju
     juju.settle()
     juju.tick("trino-worker")
     assert {unit.name: service_pid(unit) for unit in cluster.workers} == before
-    assert cluster.query("SELECT count(*) FROM tpch.tiny.region") == [[5]]
+    assert once_listed(lambda: cluster.query("SELECT count(*) FROM tpch.tiny.region")) == [[5]]
 
 
 # Pod deletion. Kubernetes sends SIGTERM to the trino container's Pebble; these tests

@@ -20,7 +20,7 @@ import pytest
 import trino
 from conftest import wait_for
 from juju import Juju, Unit
-from lab import trino_pid
+from lab import once_listed, trino_pid
 from ops import testing
 from test_single_node import boot
 
@@ -36,6 +36,9 @@ ROWS = [[1500000, 1500000]]  # TPC-H sf1: every order has its customer
 
 def status(juju: Juju, unit: Unit) -> testing.StatusBase:
     return juju.run(unit, lambda ctx, _: ctx.on.update_status()).unit_status
+
+
+ACTIVE_NODES = "SELECT count(*) FROM system.runtime.nodes WHERE state = 'active'"
 
 
 def active(juju: Juju, unit: Unit) -> bool:
@@ -127,10 +130,7 @@ def cluster(juju: Juju, pods, s3, bucket) -> tuple[Unit, list[Unit]]:
         )
     wait_for(
         "3 active nodes",
-        lambda: (
-            rows(leader, "SELECT count(*) FROM system.runtime.nodes WHERE state = 'active'")
-            == [[3]]
-        ),
+        lambda: once_listed(lambda: rows(leader, ACTIVE_NODES)) == [[3]],
         timeout=120,
         poll=2,
     )

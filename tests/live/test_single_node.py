@@ -5,9 +5,9 @@ from __future__ import annotations
 import ops
 import pytest
 import trino.dbapi
-import trino.exceptions
 from conftest import wait_for
 from juju import Juju, Unit
+from lab import once_listed
 from ops import testing
 
 
@@ -64,17 +64,8 @@ def test_pebble_check_goes_up_and_the_charm_says_active(node, juju):
 
 def test_select_one(node):
     assert node.pod is not None
-
-    def answered():
-        try:
-            return query(node.pod.ip, "SELECT 1")
-        except trino.exceptions.TrinoQueryError as error:
-            # Trino says started a moment before it lists itself as a node (seen live).
-            if error.error_name != "NO_NODES_AVAILABLE":
-                raise
-            return None
-
-    assert wait_for("the node to list itself", answered, timeout=60, poll=2) == [[1]]
+    ip = node.pod.ip
+    assert once_listed(lambda: query(ip, "SELECT 1")) == [[1]]
 
 
 def test_add_catalog_restarts_and_serves_tpch(node, juju):
