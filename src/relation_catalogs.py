@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import json
 import logging
+from typing import NamedTuple
 
 import ops
 
@@ -82,8 +83,7 @@ class LastGood:
 Made = tuple[str, "Catalog | None", list[str]]
 
 
-@dataclasses.dataclass(frozen=True)
-class Gathered:
+class Gathered(NamedTuple):
     """What the relations make now."""
 
     catalogs: list[Catalog]

@@ -11,7 +11,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import ops
 
@@ -43,8 +43,7 @@ INFO_URL = f"{BASE_URL}/v1/info"
 PLUGIN_DIR = "/usr/lib/trino/plugin"  # one folder per plugin of the image
 
 
-@dataclasses.dataclass(frozen=True)
-class TrinoInfo:
+class TrinoInfo(NamedTuple):
     """What Trino's public ``/v1/info`` endpoint says about the node."""
 
     starting: bool
@@ -79,7 +78,7 @@ def probe(url: str = INFO_URL, timeout: float = 2.0) -> TrinoInfo | None:
 class Credentials:
     """How the charm authenticates to its own Trino when authentication is on."""
 
-    password: str
+    password: str = dataclasses.field(repr=False)
     base_url: str = BASE_URL  # https://<name the certificate covers>:8443 with HTTPS
     ca: str = ""  # PEM CA to verify Trino's certificate (HTTPS)
     # Without HTTPS, Trino accepts a password only from a TLS-terminating proxy.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 # Patterns are used with fullmatch: `$` would also accept a trailing line break.
 NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -264,8 +264,7 @@ def _text_map(value: Any, what: str) -> dict[str, str]:
     return out
 
 
-@dataclasses.dataclass(frozen=True)
-class Clash:
+class Clash(NamedTuple):
     """Two sources claim the same catalog name."""
 
     name: str
@@ -302,13 +301,12 @@ class Resolved:
     """A catalog ready to write: every property, credentials filled in."""
 
     source: str
-    properties: dict[str, str]
+    properties: dict[str, str] = dataclasses.field(repr=False)  # credentials filled in
     credentials: frozenset[str] = frozenset()  # which properties came from a secret
     files: dict[str, str] = dataclasses.field(default_factory=dict)  # other files it needs
 
 
-@dataclasses.dataclass(frozen=True)
-class CatalogSet:
+class CatalogSet(NamedTuple):
     """The catalogs to write, or the problems that keep the current files in place."""
 
     catalogs: dict[str, Resolved]

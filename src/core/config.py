@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
+from typing import NamedTuple
 
 from core import jvm, sizes
 
@@ -29,8 +30,7 @@ class Role(str, enum.Enum):
     WORKER = "worker"
 
 
-@dataclasses.dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """One bad option and how to fix it."""
 
     option: str

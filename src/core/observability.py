@@ -57,9 +57,8 @@ had ``trino.metadata:name=DiscoveryNodeManager``).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 METRICS_USER = "trino-metrics"
 METRICS_PATH = "/metrics"
@@ -104,8 +103,7 @@ TRINO_METRICS = frozenset(
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class Topology:
+class Topology(NamedTuple):
     """Where a unit lives in Juju: the labels COS puts on everything it collects."""
 
     model: str

@@ -102,7 +102,7 @@ class Cluster:
 
     environment: str  # node.environment
     discovery_uri: str  # where workers announce themselves
-    shared_secret: str  # internal-communication.shared-secret
+    shared_secret: str = dataclasses.field(repr=False)  # internal-communication.shared-secret
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,7 +178,8 @@ class NodeInputs:
 class File:
     """A file the charm owns in the workload container."""
 
-    content: str | bytes  # bytes: a binary file (the JVM truststore)
+    # bytes: a binary file (the JVM truststore). Not in repr: many files hold a secret.
+    content: str | bytes = dataclasses.field(repr=False)
     mode: int = PUBLIC
 
     @property

@@ -8,8 +8,8 @@ other unit keeps running on its last good files.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
+from typing import NamedTuple
 
 # How long a restarted node may take to serve again before the roll calls it failed.
 START_TIMEOUT = 5 * 60.0
@@ -44,8 +44,7 @@ def termination_grace_seconds(grace_seconds: float) -> int:
     return int(2 * grace_seconds) + TERMINATION_MARGIN
 
 
-@dataclasses.dataclass(frozen=True)
-class Turn:
+class Turn(NamedTuple):
     """What the roll says this unit should do about its pending restart."""
 
     may_restart: bool

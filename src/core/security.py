@@ -11,7 +11,7 @@ import dataclasses
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from core import yamltext
 
@@ -30,8 +30,7 @@ class AccessInputError(ValueError):
     """Operator input about access is unusable; the message names it and the fix."""
 
 
-@dataclasses.dataclass(frozen=True)
-class SecurePath:
+class SecurePath(NamedTuple):
     """What makes a password safe to send: HTTPS on Trino, or TLS at the ingress."""
 
     https: bool = False  # Trino serves HTTPS itself (certificates relation)
@@ -277,8 +276,7 @@ class Ldap:
         return properties
 
 
-@dataclasses.dataclass(frozen=True)
-class Authentication:
+class Authentication(NamedTuple):
     """How a node authenticates clients: what config.properties turns on."""
 
     types: tuple[str, ...] = ()  # http-server.authentication.type, in order

@@ -8,10 +8,10 @@ data `ingress` = `{"url": "https://..."}`.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import re
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import ops
@@ -37,8 +37,7 @@ def client_address(url: str) -> str | None:
     return f"{host}:{port or (443 if parts.scheme == 'https' else 80)}"
 
 
-@dataclasses.dataclass(frozen=True)
-class IngressRequest:
+class IngressRequest(NamedTuple):
     """What our leader asks the ingress provider for."""
 
     name: str
@@ -47,8 +46,7 @@ class IngressRequest:
     scheme: str = "http"
 
 
-@dataclasses.dataclass(frozen=True)
-class UnitAddress:
+class UnitAddress(NamedTuple):
     """Where a unit's share of the clients goes (``ip`` empty: none is given)."""
 
     host: str
@@ -77,7 +75,7 @@ class IngressRequirer:
         if relation is None:
             return
         if self._model.unit.is_leader():
-            _write(relation.data[self._model.app], dataclasses.asdict(request))
+            _write(relation.data[self._model.app], request._asdict())
         unit_data = relation.data[self._model.unit]
         _write(unit_data, {"host": address.host, **({"ip": address.ip} if address.ip else {})})
         if not address.ip:

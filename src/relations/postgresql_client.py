@@ -11,7 +11,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import ops
 
@@ -23,9 +23,9 @@ REQUESTED_SECRETS = ("username", "password", "tls", "tls-ca", "uris", "read-only
 SHOWN = 80  # characters of a provider's value quoted in a status message, at most
 
 
-def key(name: str) -> Any:
-    """A text field whose databag key is `name`."""
-    return dataclasses.field(default="", metadata={"alias": name})
+def key(name: str, secret: bool = False) -> Any:
+    """A text field whose databag key is `name` (a secret one is left out of `repr`)."""
+    return dataclasses.field(default="", repr=not secret, metadata={"alias": name})
 
 
 @dataclasses.dataclass
@@ -69,8 +69,7 @@ def save_if_changed(relation: ops.Relation, data: Any, app: ops.Application) -> 
         relation.save(data, app, encoder=encode)
 
 
-@dataclasses.dataclass(frozen=True)
-class NotReady:
+class NotReady(NamedTuple):
     """Why a relation gives no database yet: a wait, or provider data the charm refuses."""
 
     message: str

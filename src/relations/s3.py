@@ -41,8 +41,8 @@ class BucketOffer:
     """What the provider writes (the keys we read)."""
 
     bucket: str = ""
-    access_key: str = key("access-key")
-    secret_key: str = key("secret-key")
+    access_key: str = key("access-key", secret=True)
+    secret_key: str = key("secret-key", secret=True)
     endpoint: str = ""
     region: str = ""
     path: str = ""

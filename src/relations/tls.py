@@ -30,7 +30,7 @@ ENDPOINT = "certificates"
 class TlsMaterial:
     """What Trino needs to serve HTTPS, and what a client needs to trust it."""
 
-    keystore: str  # private key, then the certificate and its chain (PEM)
+    keystore: str = dataclasses.field(repr=False)  # private key, certificate, chain (PEM)
     ca: str
 
 

@@ -10,10 +10,10 @@ and its secret go when the relation goes.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import ops
 
@@ -23,8 +23,7 @@ ENDPOINT = "trino-catalog"
 SECRET_LABEL = "trino-catalog-{id}"  # noqa: S105  (a label, not a password)
 
 
-@dataclasses.dataclass(frozen=True)
-class CatalogInfo:
+class CatalogInfo(NamedTuple):
     """One catalog as a client sees it: never a credential."""
 
     name: str
@@ -61,7 +60,7 @@ class TrinoCatalogProvider:
     def publish(self, url: str, catalogs: Iterable[CatalogInfo]) -> None:
         """Leader: hand every client the URL, the catalogs and its own secret."""
         listed = json.dumps(
-            [dataclasses.asdict(c) for c in sorted(catalogs, key=lambda c: c.name)],
+            [c._asdict() for c in sorted(catalogs, key=lambda c: c.name)],
             sort_keys=True,
         )
         for relation in self.relations:

@@ -829,3 +829,25 @@ def test_a_user_name_with_a_line_break_is_refused():
 
     with pytest.raises(security.AccessInputError, match="is not a valid name"):
         security.parse_users({"users": yaml.safe_dump({"alice\n": "s3cret"})}, "secret:x")
+
+
+def test_records_that_carry_a_secret_never_show_it():
+    """A record in a traceback or a debug log shows where a secret goes, never the secret."""
+    from core.catalogs import Resolved  # noqa: PLC0415
+    from core.plan import File  # noqa: PLC0415
+    from relations.s3 import BucketOffer  # noqa: PLC0415
+    from relations.tls import TlsMaterial  # noqa: PLC0415
+    from workload import Credentials  # noqa: PLC0415
+
+    records = [
+        Credentials(password="PW-S3CR3T", base_url="https://trino-0:8443"),
+        Cluster("model", "http://trino-0:8080", "SHARED-S3CR3T"),
+        TlsMaterial(keystore="-----BEGIN PRIVATE KEY----- KEY-S3CR3T", ca="CA"),
+        BucketOffer(bucket="b", access_key="AK-S3CR3T", secret_key="SK-S3CR3T"),
+        File("internal-communication.shared-secret=FILE-S3CR3T", 0o600),
+        Resolved("postgresql:db", {"connection-password": "DB-S3CR3T"}, frozenset({"x"})),
+    ]
+
+    for record in records:
+        assert "S3CR3T" not in repr(record), repr(record)
+    assert "https://trino-0:8443" in repr(records[0]), "the rest stays readable"
