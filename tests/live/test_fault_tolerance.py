@@ -32,6 +32,7 @@ JOIN = (
     "JOIN tpch.sf1.customer c ON o.custkey = c.custkey"
 )
 ROWS = [[1500000, 1500000]]  # TPC-H sf1: every order has its customer
+WARM_UP = "SELECT count(*) FROM tpch.tiny.lineitem /* warm-up */"
 
 
 def status(juju: Juju, unit: Unit) -> testing.StatusBase:
@@ -134,7 +135,25 @@ def cluster(juju: Juju, pods, s3, bucket) -> tuple[Unit, list[Unit]]:
         timeout=120,
         poll=2,
     )
+    # Active is not yet serving tpch: CI met NO_NODES_AVAILABLE for the join right here.
+    wait_for("tpch tasks on both workers", lambda: tpch_on(leader, workers.units), timeout=120)
     return leader, workers.units
+
+
+def tpch_on(coordinator: Unit, workers: list[Unit]) -> bool:
+    """Whether every worker has run a tpch task.
+
+    Trino lists a node as active a few seconds before it maps it to the node's
+    catalogs; until then a tpch query runs on the others, or on none.
+    """
+    once_listed(lambda: rows(coordinator, WARM_UP, retry_policy="NONE"))
+    ran = rows(
+        coordinator,
+        "SELECT DISTINCT t.node_id FROM system.runtime.tasks t "  # noqa: S608 (a constant)
+        f"JOIN system.runtime.queries q ON t.query_id = q.query_id WHERE q.query = '{WARM_UP}'",
+        retry_policy="NONE",
+    )
+    return {row[0] for row in ran} >= {unit.name.replace("/", "-") for unit in workers}
 
 
 def test_every_node_has_the_policy_and_a_private_exchange(cluster):
