@@ -29,6 +29,7 @@ from netlab import Pod
 from sql import QueryError
 
 T = TypeVar("T")
+ACTIVE_NODES = "SELECT count(*) FROM system.runtime.nodes WHERE state = 'active'"
 
 
 class LabCA:

@@ -21,7 +21,7 @@ import pytest
 import sql
 from conftest import wait_for
 from juju import Juju, Unit
-from lab import once_listed
+from lab import ACTIVE_NODES, once_listed
 from ops import testing
 from test_single_node import boot
 
@@ -47,8 +47,7 @@ class Cluster:
 
 
 def active_nodes(cluster: Cluster) -> int:
-    statement = "SELECT count(*) FROM system.runtime.nodes WHERE state = 'active'"
-    return once_listed(lambda: cluster.query(statement))[0][0]
+    return once_listed(lambda: cluster.query(ACTIVE_NODES))[0][0]
 
 
 def worker_state(unit: Unit) -> str:

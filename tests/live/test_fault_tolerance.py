@@ -20,7 +20,7 @@ import pytest
 import trino
 from conftest import wait_for
 from juju import Juju, Unit
-from lab import once_listed, trino_pid
+from lab import ACTIVE_NODES, once_listed, trino_pid
 from ops import testing
 from test_single_node import boot
 
@@ -37,9 +37,6 @@ WARM_UP = "SELECT count(*) FROM tpch.tiny.lineitem /* warm-up */"
 
 def status(juju: Juju, unit: Unit) -> testing.StatusBase:
     return juju.run(unit, lambda ctx, _: ctx.on.update_status()).unit_status
-
-
-ACTIVE_NODES = "SELECT count(*) FROM system.runtime.nodes WHERE state = 'active'"
 
 
 def active(juju: Juju, unit: Unit) -> bool:
