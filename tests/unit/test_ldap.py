@@ -299,6 +299,15 @@ def options_secret(content: dict[str, str] | None = None) -> testing.Secret:
     )
 
 
+def bind_account(secret: testing.Secret) -> dict[str, str]:
+    """The options of an LDAP server outside Juju searched with a bind account."""
+    return {
+        "ldap-url": "ldaps://ldap.example",
+        "ldap-user-base-dn": "dc=example,dc=org",
+        "ldap-bind-secret-id": secret.id,
+    }
+
+
 class TestOptions:
     def test_a_bind_pattern_needs_no_bind_account(self, ctx, tls, etc):
         state, _ = tls
@@ -416,11 +425,7 @@ class TestOptions:
             with_(
                 state,
                 secrets={secret},
-                config={
-                    "ldap-url": "ldaps://ldap.example",
-                    "ldap-user-base-dn": "dc=example,dc=org",
-                    "ldap-bind-secret-id": secret.id,
-                },
+                config=bind_account(secret),
             ),
         )
 
@@ -438,11 +443,7 @@ class TestOptions:
             with_(
                 state,
                 secrets={secret},
-                config={
-                    "ldap-url": "ldaps://ldap.example",
-                    "ldap-user-base-dn": "dc=example,dc=org",
-                    "ldap-bind-secret-id": secret.id,
-                },
+                config=bind_account(secret),
             ),
         )
 
@@ -469,12 +470,7 @@ class TestOptions:
             with_(
                 state,
                 secrets={secret},
-                config={
-                    "ldap-url": "ldaps://ldap.example",
-                    "ldap-user-base-dn": "dc=example,dc=org",
-                    "ldap-bind-secret-id": secret.id,
-                    "catalog-config": yaml.safe_dump(catalogs),
-                },
+                config={**bind_account(secret), "catalog-config": yaml.safe_dump(catalogs)},
             ),
         )
 
