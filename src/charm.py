@@ -108,7 +108,7 @@ class TrinoK8sCharm(ops.CharmBase):
 
     # Reconcile: make Kubernetes and the container match the snapshot.
 
-    def reconcile(self, _: ops.EventBase | None = None) -> None:
+    def reconcile(self, event: ops.EventBase | None = None) -> None:
         """Make Kubernetes, the relations and the container match the snapshot."""
         if self.unit.is_leader() and self.peers.relation and self.peers.leader != self.unit.name:
             self.peers.save()
@@ -133,17 +133,14 @@ class TrinoK8sCharm(ops.CharmBase):
         self.restarts.credentials = self.access.credentials(inputs.security)
         for problem in inputs.catalogs.problems:
             logger.warning("keeping the current catalogs: %s", problem)
-        self._reconcile_resources(inputs.config)
+        self._reconcile_resources(inputs.config, look=isinstance(event, ops.UpgradeCharmEvent))
         self._publish_observability(inputs)
         if not self.workload.container.can_connect():
             return
         self.workload.forward_logs(loki_push_api.endpoints(self.model), self._topology())
         plan = plan_node(inputs)
         if plan.waiting:
-            if self.workload.is_running():
-                logger.info("stopping Trino: %s", plan.waiting)
-                self.workload.stop()
-            self.restarts.idle()
+            self._idle(inputs.config, plan.waiting)
             return
         if inputs.config.role is Role.WORKER:
             plan = with_drain_request(plan, CHARM_USER, self.restarts.credentials)
@@ -156,6 +153,17 @@ class TrinoK8sCharm(ops.CharmBase):
             # Workers follow only once the coordinator serves on the same files: a
             # catalog Trino refuses stops at the coordinator, and the workers keep theirs.
             self._publish(inputs)
+            self._route_clients()
+
+    def _idle(self, config: CharmConfig, why: str) -> None:
+        """This unit must not run Trino now: stop it (a worker's tasks finish first)."""
+        if config.role is Role.WORKER:
+            # Its coordinator left (remove-relation, or this unit is being removed).
+            self.restarts.drain_for_good(config.grace_seconds)
+        elif self.workload.is_running():
+            logger.info("stopping Trino: %s", why)
+            self.workload.stop()
+        self.restarts.idle()
 
     def _publish(self, inputs: NodeInputs) -> None:
         """Coordinator leader: hand workers the cluster settings and the last good catalogs."""
@@ -181,6 +189,29 @@ class TrinoK8sCharm(ops.CharmBase):
             )
         )
 
+    def _route_clients(self) -> None:
+        """Coordinator leader, serving: the application's Service sends clients here only.
+
+        Juju's Service selects every pod of the application, and a standby's pod is
+        Ready (its Pebble has no check that fails), so clients and the workers'
+        announcements would reach units that run no Trino. Once its Trino serves, the
+        leader narrows the Service to its own pod; Juju's later re-applies merge into
+        the selector and keep that. A lone unit needs no narrowing (nor trust) until a
+        second unit joins.
+        """
+        pod = self.unit.name.replace("/", "-")
+        narrowed = self.peers.app_data.service_pod
+        if narrowed == pod or (not narrowed and self.restarts.alone):
+            return
+        from k8s_resources import ResourcePatchError, select_pod  # noqa: PLC0415
+
+        try:
+            select_pod(self.app.name, self.model.name, pod)
+        except ResourcePatchError as error:
+            self.resource_problem = str(error)
+            return
+        self.peers.save(service_pod=pod)
+
     def _topology(self) -> Topology:
         return Topology(
             self.model.name, self.model.uuid, self.app.name, self.unit.name, self.meta.name
@@ -196,20 +227,25 @@ class TrinoK8sCharm(ops.CharmBase):
         prometheus_scrape.publish(self.model, topology, rules, HTTP_PORT, scraped=not standby)
         grafana_dashboard.publish(self.model, topology)
 
-    def _reconcile_resources(self, config: CharmConfig) -> None:
-        """Patch the pod resources: leader only, and only when some are (or were) set.
+    def _reconcile_resources(self, config: CharmConfig, *, look: bool = False) -> None:
+        """Patch the pod template's resources and grace, when some are (or were) set.
 
-        The peer flag records that the charm patched the StatefulSet, so clearing
-        the options removes the resources again, while an application that never
-        set them never pays for lightkube or the API.
+        Usually the leader alone, against the peer record of what it last patched, so
+        an application that never set any never pays for lightkube or the API. Juju
+        re-applies its own template (terminationGracePeriodSeconds 30, no resources)
+        whenever its provisioning info changes: a refresh, trust, constraints. Every
+        pod that template starts runs `upgrade-charm` first (``look``), so there any
+        unit compares with the live StatefulSet and patches again before its own
+        Trino starts: the pods Kubernetes rolls after that keep their full grace.
         """
-        if not self.unit.is_leader():
+        if not (look or self.unit.is_leader()):
             return
         # A worker's pod must live long enough to drain: twice the grace period.
         grace = (
             termination_grace_seconds(config.grace_seconds) if config.role is Role.WORKER else None
         )
-        grace_due = grace is not None and grace != self.peers.app_data.patched_grace_seconds
+        recorded = self.peers.app_data.patched_grace_seconds
+        grace_due = grace is not None and (look or grace != recorded)
         if not (config.resources or self.peers.patched_resources or grace_due):
             return
         from k8s_resources import ResourcePatchError, apply_resources  # noqa: PLC0415
@@ -219,10 +255,9 @@ class TrinoK8sCharm(ops.CharmBase):
         except ResourcePatchError as error:
             self.resource_problem = str(error)
             return
-        if self.peers.relation:
+        if self.unit.is_leader() and self.peers.relation:
             self.peers.save(
-                patched_resources=bool(config.resources),
-                patched_grace_seconds=grace or self.peers.app_data.patched_grace_seconds,
+                patched_resources=bool(config.resources), patched_grace_seconds=grace or recorded
             )
 
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
@@ -236,7 +271,6 @@ class TrinoK8sCharm(ops.CharmBase):
         if isinstance(inputs, ConfigError) or inputs.config.role is not Role.WORKER:
             return
         if self.workload.container.can_connect():
-            self.restarts.credentials = self.access.credentials(inputs.security)
             self.restarts.drain_for_good(inputs.config.grace_seconds)
 
     def _on_client_gone(self, event: ops.RelationBrokenEvent) -> None:

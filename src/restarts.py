@@ -19,6 +19,7 @@ import ops
 
 from core import rolling
 from core.plan import CHARM_USER, Plan
+from core.shutdown import PEBBLE_MARGIN, kill_delay_seconds
 from relations.peers import Peers
 from workload import Credentials, Workload, drain, needs_restart, probe
 
@@ -134,17 +135,17 @@ class RollingRestart:
         return ""
 
     def drain_for_good(self, grace_seconds: float) -> None:
-        """The pod goes away: drain, and wait for Trino to exit (no restart after)."""
-        if not self._workload.is_running():
+        """The worker leaves (its pod goes, or its coordinator): its tasks finish first.
+
+        Pebble stops the service; the worker's script drains on that SIGTERM and
+        kills Trino just before the service's kill-delay (`core.shutdown`), so the
+        wait is bounded by the kill-delay plus Pebble's own margin.
+        """
+        if not self._workload.is_running():  # stopped, or Pebble gone with its pod
             return
-        self._workload.stay_down_after_exit()
-        problem = drain(CHARM_USER, credentials=self.credentials)
-        if problem:
-            logger.warning("cannot drain before the pod goes: %s", problem)
-            return
-        budget = 2 * grace_seconds + rolling.TERMINATION_MARGIN / 2
-        logger.info("draining before the pod goes (up to %ds)", budget)
-        self._workload.wait_stopped(budget)
+        budget = kill_delay_seconds(grace_seconds) + PEBBLE_MARGIN
+        logger.info("draining before Trino stops for good (up to %ds)", budget)
+        self._workload.stop_draining(budget)
 
     def _my_turn(self) -> bool:
         if self.alone:

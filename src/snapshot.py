@@ -136,11 +136,14 @@ class Snapshot:
         )
 
     def _own_address(self) -> str:
-        """This unit's stable pod address: the headless service Juju makes for the app."""
+        """The application's Service: the address that stays when leadership moves.
+
+        Workers announce themselves there. The Service reaches the serving
+        coordinator only (the leader narrows it to its pod: `TrinoK8sCharm._route`),
+        so a new leader takes the workers over without restarting them.
+        """
         charm = self._charm
-        pod = charm.unit.name.replace("/", "-")
-        service = f"{charm.app.name}-endpoints.{charm.model.name}.svc.cluster.local"
-        return f"http://{pod}.{service}:{HTTP_PORT}"
+        return f"http://{charm.app.name}.{charm.model.name}.svc.cluster.local:{HTTP_PORT}"
 
 
 def system_cas() -> str:

@@ -66,7 +66,7 @@ def _input_problems(charm: TrinoK8sCharm, inputs: NodeInputs) -> tuple[list[str]
     """What the operator must fix, and what related applications have not sent yet."""
     blocked = []
     if charm.resource_problem:
-        blocked.append(f"workload resources: {charm.resource_problem}")
+        blocked.append(f"Kubernetes: {charm.resource_problem}")
     blocked += inputs.catalogs.problems
     blocked += [p for p in inputs.access_problems if not p.startswith(WAITING_PREFIX)]
     if inputs.fault_tolerance.problem:

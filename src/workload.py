@@ -263,14 +263,26 @@ class Workload:
         except (ops.pebble.Error, OSError):
             return ""
 
+    def _service(self) -> ops.pebble.ServiceInfo | None:
+        """Pebble's view of the trino service; None when undefined, or Pebble has gone.
+
+        Pebble closes its API about a second after it stops its services on SIGTERM
+        (pod deletion), which a `stop` hook may see between two calls.
+        """
+        try:
+            return self.container.get_services(SERVICE).get(SERVICE)
+        except ops.pebble.ConnectionError as error:
+            logger.info("Pebble does not answer: %s", error)
+            return None
+
     def is_running(self) -> bool:
         """Whether Pebble has the trino service up."""
-        service = self.container.get_services(SERVICE).get(SERVICE)
+        service = self._service()
         return service is not None and service.is_running()
 
     def service_status(self) -> str | None:
         """Pebble's word for the service (active, backoff, error...), if defined."""
-        service = self.container.get_services(SERVICE).get(SERVICE)
+        service = self._service()
         return str(getattr(service.current, "value", service.current)) if service else None
 
     def restart(self) -> None:
@@ -291,20 +303,22 @@ class Workload:
     def _stop_now(self) -> None:
         self.container.push(STOP_NOW, "", make_dirs=True, user="trino", group="trino")
 
-    def stay_down_after_exit(self) -> None:
-        """Let Trino exit for good once it has drained (its pod is going away)."""
-        layer = {"services": {SERVICE: {"override": "merge", "on-success": "ignore"}}}
-        self.container.add_layer(f"{SERVICE}-stopping", layer, combine=True)  # type: ignore[arg-type]
+    def stop_draining(self, timeout: float) -> bool:
+        """Stop a worker for good, its running tasks finished first; True once it stopped.
 
-    def wait_stopped(self, timeout: float, poll: float = 2.0) -> bool:
-        """Wait up to ``timeout`` seconds for Trino to exit; True if it did."""
-        import time  # noqa: PLC0415
-
-        deadline = time.monotonic() + timeout
-        while self.is_running():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(poll)
+        Pebble's stop is the SIGTERM the worker's script drains on (`core.shutdown`):
+        no STOP_NOW flag is left, so Trino finishes its tasks, exits, and Pebble keeps
+        the service stopped. Pebble may go away meanwhile (its pod is being deleted,
+        and Pebble closes its API about a second after its services stop): Trino is
+        then gone with it, which is no error of the hook.
+        """
+        try:
+            self.container.pebble.stop_services([SERVICE], timeout=timeout)
+        except ops.pebble.TimeoutError:
+            logger.warning("Trino is still draining after %ds", timeout)
+            return False
+        except (ops.pebble.Error, OSError) as error:
+            logger.info("Pebble stopped answering while Trino stopped: %s", error)
         return True
 
     def last_error(self) -> str:

@@ -15,6 +15,12 @@ from typing import NamedTuple
 START_TIMEOUT = 5 * 60.0
 # Extra time Kubernetes gives a draining worker beyond twice the grace period.
 TERMINATION_MARGIN = 30
+# How long a new worker pod must stay Ready before Kubernetes' rolling update (a refresh)
+# deletes the next one (the StatefulSet's minReadySeconds). A pod is Ready as soon as
+# its Pebble runs, before the charm has added the trino-ready check, and stays Ready
+# until that check has failed three times (2 s apart): without this wait the next
+# worker would drain while this one's Trino is still starting.
+MIN_READY_SECONDS = 30
 
 
 def unit_number(unit_name: str) -> int:

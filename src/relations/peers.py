@@ -33,6 +33,8 @@ class PeerAppData:
     patched_resources: bool = False  # the StatefulSet carries resources the charm set
     # The StatefulSet's terminationGracePeriodSeconds as the charm last set it (0: never).
     patched_grace_seconds: int = 0
+    # The pod the application's Service was narrowed to (the serving coordinator).
+    service_pod: str = ""
     restart_granted: str = ""  # the one unit that may restart Trino now
     restart_epoch: int = 0  # bumped by the restart action: every unit restarts once more
     metastore_schema: str = ""  # the metastore database the leader created the Iceberg tables in

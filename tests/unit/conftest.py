@@ -9,6 +9,7 @@ from collections.abc import Callable
 import ops
 import pytest
 from ops import testing
+from ops._private.harness import _TestingPebbleClient
 
 import k8s_resources
 import restarts
@@ -83,6 +84,8 @@ class PebbleCalls:
     restarts: list[tuple[str, ...]] = dataclasses.field(default_factory=list)
     replans: int = 0
     stops: list[tuple[str, ...]] = dataclasses.field(default_factory=list)
+    # How long the charm waited on each stop of a service (ops' Container.stop: 30 s).
+    stop_waits: list[float] = dataclasses.field(default_factory=list)
 
 
 @pytest.fixture
@@ -102,6 +105,13 @@ def pebble_calls(monkeypatch: pytest.MonkeyPatch, trino: FakeTrino) -> PebbleCal
     spy("restart", lambda *names: calls.restarts.append(names))
     spy("stop", lambda *names: calls.stops.append(names))
     spy("replan", lambda: setattr(calls, "replans", calls.replans + 1))
+    stop_services = _TestingPebbleClient.stop_services
+
+    def timed_stop(self, services, timeout=30.0, delay=0.1):
+        calls.stop_waits.append(timeout)
+        return stop_services(self, services, timeout, delay)
+
+    monkeypatch.setattr(_TestingPebbleClient, "stop_services", timed_stop)
     return calls
 
 
@@ -142,6 +152,19 @@ def kubernetes_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
         return True
 
     monkeypatch.setattr(k8s_resources, "apply_resources", record)
+    return calls
+
+
+@pytest.fixture(autouse=True)
+def service_patches(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """The Service narrowings the charm asks for (no Kubernetes API here)."""
+    calls: list[tuple] = []
+
+    def record(*args: object) -> bool:
+        calls.append(args)
+        return True
+
+    monkeypatch.setattr(k8s_resources, "select_pod", record)
     return calls
 
 

@@ -187,7 +187,11 @@ def test_turning_a_running_node_into_a_worker_stops_it(ctx, running, pebble_call
         dataclasses.replace(running, config={"charm-function": "worker"}),
     )
 
-    assert pebble_calls.stops == [("trino",)]
+    # Pebble stops it as a worker is stopped: its running tasks may finish first.
+    assert pebble_calls.stop_waits == [2 * 120 + 25 + 5]
+    assert (
+        state.get_container("trino").service_statuses["trino"] == ops.pebble.ServiceStatus.INACTIVE
+    )
     assert isinstance(state.unit_status, testing.WaitingStatus)
 
 

@@ -79,8 +79,9 @@ class TestWhatTheCoordinatorShares:
         state, relation = publish(coordinator_ctx, container, trino)
 
         data = relation.local_app_data
+        # The application's Service: it stays when leadership moves.
         assert json.loads(data["discovery-uri"]) == (
-            f"http://trino-0.trino-endpoints.{state.model.name}.svc.cluster.local:8080"
+            f"http://trino.{state.model.name}.svc.cluster.local:8080"
         )
         assert json.loads(data["environment"]).isidentifier() or data["environment"]
         catalogs = json.loads(data["catalogs"])
@@ -145,9 +146,10 @@ class TestWhatTheCoordinatorShares:
         assert state.unit_status.name == "blocked"
         assert state.unit_status.message.startswith("discovery-uri: 'lake:8080' is not")
 
-    def test_a_new_leader_shares_its_own_address_and_the_same_secret(
+    def test_a_new_leader_shares_the_same_address_and_secret(
         self, coordinator_ctx, container, trino
     ):
+        """The workers' files do not change with the leader: no worker restarts."""
         state, relation = publish(coordinator_ctx, container, trino)
         secret = next(s for s in state.secrets if s.label == "trino-cluster")
         new_leader = testing.Context(charm.TrinoK8sCharm, app_name="trino", unit_id=1)
@@ -158,7 +160,7 @@ class TestWhatTheCoordinatorShares:
         after = new_leader.run(new_leader.on.update_status(), elected)
 
         data = after.get_relation(relation.id).local_app_data
-        assert json.loads(data["discovery-uri"]).startswith("http://trino-1.trino-endpoints.")
+        assert data["discovery-uri"] == relation.local_app_data["discovery-uri"]
         assert json.loads(data["secret-id"]) == secret.id
         files = read_files(container.mounts["etc"].source)
         shared = secret.tracked_content["shared-secret"]

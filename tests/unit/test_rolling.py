@@ -14,6 +14,7 @@ import ops
 import pytest
 from conftest import FakeTrino, PebbleCalls, properties, read_files
 from ops import testing
+from ops._private.harness import _TestingPebbleClient
 
 import restarts
 import workload
@@ -378,20 +379,72 @@ class TestDraining:
         assert drains == ["trino-k8s-charm"]
 
     def test_stop_drains_a_worker_and_keeps_it_down(
-        self, ctx, container, trino, drains, kubernetes_calls, monkeypatch
+        self, ctx, container, trino, drains, kubernetes_calls, pebble_calls
     ):
         state = self.worker(ctx, container, trino, kubernetes_calls)
-        waited: list[float] = []
-        monkeypatch.setattr(
-            workload.Workload, "wait_stopped", lambda self, timeout: waited.append(timeout)
-        )
 
         after = ctx.run(ctx.on.stop(), state)
 
-        assert drains == ["trino-k8s-charm"]
-        assert waited == [2 * 120 + 15]
-        layer = after.get_container("trino").layers["trino-stopping"]
-        assert layer.services["trino"].on_success == "ignore"
+        # Pebble's stop is the SIGTERM the worker's script drains on (no stop-now flag):
+        # the charm waits the kill-delay (2 x 2m + 25 s) and Pebble's margin.
+        assert pebble_calls.stop_waits == [2 * 120 + 25 + 5]
+        root = after.get_container("trino").get_filesystem(ctx)
+        assert not (root / "tmp/trino-k8s-charm-stop-now").exists()
+        assert after.get_container("trino").service_statuses["trino"] == (
+            ops.pebble.ServiceStatus.INACTIVE
+        )
+        assert drains == []  # the script sends the drain request, with its 0600 credentials
+
+    @pytest.mark.parametrize(
+        "gone",
+        [
+            ops.pebble.ConnectionError("Pebble's socket is gone"),
+            ops.pebble.APIError({}, 500, "Internal Server Error", "daemon is stopping"),
+        ],
+    )
+    def test_stop_does_not_error_when_pebble_goes_away_under_it(
+        self, ctx, container, trino, kubernetes_calls, monkeypatch, gone
+    ):
+        """Pod deletion: Pebble stops its services on SIGTERM, then closes its API."""
+        state = self.worker(ctx, container, trino, kubernetes_calls)
+
+        def stopped_under_us(self, services, timeout=30.0, delay=0.1):
+            raise gone
+
+        monkeypatch.setattr(_TestingPebbleClient, "stop_services", stopped_under_us)
+
+        after = ctx.run(ctx.on.stop(), state)
+
+        assert after.unit_status.name != "error"
+
+    def test_stop_does_not_error_when_pebble_is_already_gone(
+        self, ctx, container, trino, kubernetes_calls, monkeypatch
+    ):
+        """Pebble answered the charm's first call, and was gone by the next."""
+        state = self.worker(ctx, container, trino, kubernetes_calls)
+
+        def gone(self, names=None):
+            raise ops.pebble.ConnectionError("Pebble's socket is gone")
+
+        monkeypatch.setattr(_TestingPebbleClient, "get_services", gone)
+
+        after = ctx.run(ctx.on.stop(), state)  # no exception
+
+        assert after.unit_status.name != "error"
+
+    def test_a_drain_that_outlasts_the_wait_is_left_to_pebble(
+        self, ctx, container, trino, kubernetes_calls, monkeypatch
+    ):
+        state = self.worker(ctx, container, trino, kubernetes_calls)
+
+        def still_draining(self, services, timeout=30.0, delay=0.1):
+            raise ops.pebble.TimeoutError("timed out waiting for change 7")
+
+        monkeypatch.setattr(_TestingPebbleClient, "stop_services", still_draining)
+
+        after = ctx.run(ctx.on.stop(), state)
+
+        assert after.unit_status.name != "error"
 
     def test_a_worker_runs_under_the_script_that_drains_on_sigterm(
         self, ctx, container, etc, trino, kubernetes_calls
@@ -461,18 +514,36 @@ class TestDraining:
         root = after.get_container("trino").get_filesystem(ctx)
         assert (root / "tmp/trino-k8s-charm-stop-now").exists()
 
-    def test_a_worker_that_loses_its_coordinator_stops_without_draining(
+    def test_a_worker_that_loses_its_coordinator_drains_before_it_stops(
         self, ctx, container, trino, pebble_calls, drains, kubernetes_calls
     ):
+        """`juju remove-relation`, or `juju remove-unit` (relation-broken comes before stop)."""
         state = self.worker(ctx, container, trino, kubernetes_calls)
         relation = state.get_relations("trino-worker")[0]
 
         after = ctx.run(ctx.on.relation_broken(relation), state)
 
-        assert pebble_calls.stops == [("trino",)]
+        assert pebble_calls.stops == []  # never ops' Container.stop, which waits 30 s
+        assert pebble_calls.stop_waits == [2 * 120 + 25 + 5]
         root = after.get_container("trino").get_filesystem(ctx)
-        assert (root / "tmp/trino-k8s-charm-stop-now").exists()
-        assert drains == []
+        assert not (root / "tmp/trino-k8s-charm-stop-now").exists()  # the script drains
+        assert after.get_container("trino").service_statuses["trino"] == (
+            ops.pebble.ServiceStatus.INACTIVE
+        )
+        assert after.unit_status.name == "waiting"
+
+    def test_a_worker_left_without_its_coordinator_stays_stopped(
+        self, ctx, container, trino, pebble_calls, drains, kubernetes_calls
+    ):
+        state = self.worker(ctx, container, trino, kubernetes_calls)
+        relation = state.get_relations("trino-worker")[0]
+        broken = ctx.run(ctx.on.relation_broken(relation), state)
+        alone = dataclasses.replace(broken, relations={broken.get_relations("trino-peers")[0]})
+
+        ctx.run(ctx.on.update_status(), alone)
+
+        assert pebble_calls.stop_waits == [2 * 120 + 25 + 5]  # one drain, not one a hook
+        assert pebble_calls.replans == 1  # the first start only
 
     def test_stop_on_a_coordinator_does_not_drain(self, ctx, container, trino, drains):
         state = ctx.run(
