@@ -21,6 +21,7 @@ sys.path.insert(0, str(HERE))
 import components  # noqa: E402
 import netlab  # noqa: E402
 from juju import MODEL, Juju  # noqa: E402
+from kube import Kubernetes  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -66,6 +67,7 @@ class Pods:
         self.java_home = java_home
         self.pebble_binary = pebble_binary
         self.pods: list[netlab.Pod] = []
+        self.services: dict[str, str] = {}  # Service host name -> its virtual IP
 
     def __call__(self, app: str, number: int) -> netlab.Pod:
         name = f"{app}-{number}"
@@ -95,9 +97,15 @@ class Pods:
     def _write_hosts(self) -> None:
         lines = ["127.0.0.1 localhost", f"{netlab.HOST_IP} lab-host"]
         lines += [f"{pod.ip} {self.fqdn(pod)} {pod.name}" for pod in self.pods]
+        lines += [f"{ip} {name}" for name, ip in self.services.items()]
         # Same inode: every pod's bind-mounted /etc/hosts sees the new names.
         with (self.lab / "hosts").open("w") as out:
             out.write("\n".join(lines) + "\n")
+
+    def set_services(self, services: dict[str, str]) -> None:
+        """Kubernetes DNS for the Services: `<app>.<model>.svc.cluster.local`."""
+        self.services = dict(services)
+        self._write_hosts()
 
     def destroy(self) -> None:
         for pod in self.pods:
@@ -113,9 +121,23 @@ def pods(lab, trino_home, java_home, pebble_binary) -> Iterator[Pods]:
 
 
 @pytest.fixture(scope="module")
-def juju() -> Iterator[Juju]:
+def kube(pods: Pods, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kubernetes]:
+    """The namespace's API server, controllers and Services (tests/live/kube.py)."""
+    kubernetes = Kubernetes(MODEL, tmp_path_factory.mktemp("kube"), pods.set_services)
+    yield kubernetes
+    kubernetes.close()
+
+
+@pytest.fixture(scope="module")
+def juju(kube: Kubernetes) -> Iterator[Juju]:
     with pytest.MonkeyPatch.context() as patch:
-        yield Juju(patch)
+        model = Juju(patch, kube)
+        yield model
+    # What Juju delivered in this module (the report shows it with -s).
+    counts: dict[str, int] = {}
+    for _, event in model.hooks:
+        counts[event] = counts.get(event, 0) + 1
+    print(f"\nhooks run: {dict(sorted(counts.items()))}; rolls: {model.rolls}")
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +153,7 @@ def pod_names(pods: Pods) -> Iterator[None]:
         for pod in pods.pods:
             if host in (pods.fqdn(pod), pod.name):
                 host = pod.ip
+        host = pods.services.get(host, host)
         return original(host, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
