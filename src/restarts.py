@@ -19,7 +19,6 @@ import ops
 
 from core import rolling
 from core.plan import CHARM_USER, Plan
-from core.shutdown import PEBBLE_MARGIN, kill_delay_seconds
 from relations.peers import Peers
 from workload import Credentials, Workload, drain, needs_restart, probe
 
@@ -139,11 +138,11 @@ class RollingRestart:
 
         Pebble stops the service; the worker's script drains on that SIGTERM and
         kills Trino just before the service's kill-delay (`core.shutdown`), so the
-        wait is bounded by the kill-delay plus Pebble's own margin.
+        wait is bounded by the pod's own terminationGracePeriodSeconds.
         """
         if not self._workload.is_running():  # stopped, or Pebble gone with its pod
             return
-        budget = kill_delay_seconds(grace_seconds) + PEBBLE_MARGIN
+        budget = rolling.termination_grace_seconds(grace_seconds)
         logger.info("draining before Trino stops for good (up to %ds)", budget)
         self._workload.stop_draining(budget)
 

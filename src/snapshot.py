@@ -139,7 +139,7 @@ class Snapshot:
         """The application's Service: the address that stays when leadership moves.
 
         Workers announce themselves there. The Service reaches the serving
-        coordinator only (the leader narrows it to its pod: `TrinoK8sCharm._route`),
+        coordinator only (the leader narrows it to its pod: `TrinoK8sCharm._route_clients`),
         so a new leader takes the workers over without restarting them.
         """
         charm = self._charm

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import ops
@@ -20,7 +21,7 @@ import pytest
 import sql
 from conftest import wait_for
 from juju import Juju, Unit
-from kube import Kubernetes
+from kube import Deletion, Kubernetes
 from lab import ACTIVE_NODES, once_listed
 from ops import testing
 from test_cluster import JOIN, JOIN_ROWS, active, running_tasks, service_pid
@@ -153,6 +154,21 @@ class Join:
         return self.outcome
 
 
+def while_it_runs_there(lab: Lab, unit: Unit, sequence: Callable[[Unit], Deletion]) -> Deletion:
+    """``sequence`` on a worker with tasks of the join on it, queries back to back beside.
+
+    The join must return the right count and no other query may fail.
+    """
+    with Load(lab) as load:
+        join = Join(lab).start(unit)
+        deletion = sequence(unit)
+        outcome = join.result()
+    print(f"{unit.name}: {deletion}; {len(load.results)} queries beside the join")
+    assert outcome.get("rows") == JOIN_ROWS, outcome
+    assert not load.failures(), load.failures()
+    return deletion
+
+
 def test_the_standby_is_ready_but_gets_no_client(lab: Lab):
     """The Service sends clients to the leader's pod; the standby's pod stays Ready."""
     leader, standby = lab.coordinators
@@ -213,14 +229,8 @@ def test_refresh_puts_the_full_grace_back_before_any_worker_serves(lab: Lab):
 def test_a_pod_deleted_after_the_refresh_finishes_its_query(lab: Lab):
     """Pod churn: SIGTERM mid-query, the `stop` hook on the old pod, hooks on the new one."""
     worker = lab.workers[0]
-    with Load(lab) as load:
-        join = Join(lab).start(worker)
-        first = len(lab.juju.hooks)
-        deletion = lab.juju.churn(worker)
-        outcome = join.result()
-    print(f"churn of {worker.name}: {deletion}; {len(load.results)} queries")
-    assert outcome.get("rows") == JOIN_ROWS, outcome
-    assert not load.failures(), load.failures()
+    first = len(lab.juju.hooks)
+    deletion = while_it_runs_there(lab, worker, lab.juju.churn)
     assert deletion.grace == FULL_GRACE
     assert not deletion.killed, "the kubelet had to SIGKILL the drain"
     hooks = [event for unit, event in lab.juju.hooks[first:] if unit == worker.name]
@@ -238,15 +248,9 @@ def test_a_pod_deleted_after_the_refresh_finishes_its_query(lab: Lab):
 def test_remove_unit_drains_the_worker_before_its_pod_goes(lab: Lab):
     """departed, broken (the drain), stop, remove; only then the pod's deletion."""
     leaving = lab.workers[1]
-    with Load(lab) as load:
-        join = Join(lab).start(leaving)
-        first = len(lab.juju.hooks)
-        deletion = lab.juju.remove_unit(leaving)
-        outcome = join.result()
-    print(f"remove-unit of {leaving.name}: {deletion}; {len(load.results)} queries")
+    first = len(lab.juju.hooks)
+    deletion = while_it_runs_there(lab, leaving, lab.juju.remove_unit)
 
-    assert outcome.get("rows") == JOIN_ROWS, outcome
-    assert not load.failures(), load.failures()
     hooks = [event for unit, event in lab.juju.hooks[first:] if unit == leaving.name]
     assert hooks == [
         "trino_worker_relation_departed",

@@ -138,6 +138,18 @@ def cluster_secrets(state: testing.State) -> set[testing.Secret]:
     return {secret for secret in state.secrets if secret.label == "trino-cluster"}
 
 
+def _record_calls(monkeypatch: pytest.MonkeyPatch, name: str) -> list[tuple]:
+    """Replace k8s_resources.<name> with a recorder of its arguments (no Kubernetes API)."""
+    calls: list[tuple] = []
+
+    def record(*args: object) -> bool:
+        calls.append(args)
+        return True
+
+    monkeypatch.setattr(k8s_resources, name, record)
+    return calls
+
+
 @pytest.fixture(autouse=True)
 def kubernetes_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     """The StatefulSet patches the charm asks for (no Kubernetes API here).
@@ -145,27 +157,13 @@ def kubernetes_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     test_k8s_resources.py overrides this fixture to drive the real patching code
     against a fake lightkube client.
     """
-    calls: list[tuple] = []
-
-    def record(*args: object) -> bool:
-        calls.append(args)
-        return True
-
-    monkeypatch.setattr(k8s_resources, "apply_resources", record)
-    return calls
+    return _record_calls(monkeypatch, "apply_resources")
 
 
 @pytest.fixture(autouse=True)
 def service_patches(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    """The Service narrowings the charm asks for (no Kubernetes API here)."""
-    calls: list[tuple] = []
-
-    def record(*args: object) -> bool:
-        calls.append(args)
-        return True
-
-    monkeypatch.setattr(k8s_resources, "select_pod", record)
-    return calls
+    """The Service narrowings the charm asks for (overridden in test_k8s_resources.py too)."""
+    return _record_calls(monkeypatch, "select_pod")
 
 
 @pytest.fixture(scope="session")
