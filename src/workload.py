@@ -303,8 +303,8 @@ class Workload:
     def _stop_now(self) -> None:
         self.container.push(STOP_NOW, "", make_dirs=True, user="trino", group="trino")
 
-    def stop_draining(self, timeout: float) -> bool:
-        """Stop a worker for good, its running tasks finished first; True once it stopped.
+    def stop_draining(self, timeout: float) -> None:
+        """Stop a worker for good, its running tasks finished first.
 
         Pebble's stop is the SIGTERM the worker's script drains on (`core.shutdown`):
         no STOP_NOW flag is left, so Trino finishes its tasks, exits, and Pebble keeps
@@ -316,10 +316,8 @@ class Workload:
             self.container.pebble.stop_services([SERVICE], timeout=timeout)
         except ops.pebble.TimeoutError:
             logger.warning("Trino is still draining after %ds", timeout)
-            return False
         except (ops.pebble.Error, OSError) as error:
             logger.info("Pebble stopped answering while Trino stopped: %s", error)
-        return True
 
     def last_error(self) -> str:
         """Trino's last error line from the Pebble log, or empty when none can be read."""

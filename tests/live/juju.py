@@ -143,21 +143,17 @@ class App:
     remote: bool = False
 
 
-def _new_pod_hooks(unit: Unit) -> list[Callable[[testing.Context, Any], Any]]:
-    """What a unit runs in a pod made again (pod churn, refresh).
-
-    juju/juju worker/uniter/resolver/loop.go (checkCharmInstallUpgrade: the charm
-    directory is gone with the old pod, so upgrade-charm), operation/runhook.go
-    (config-changed after upgrade-charm), worker/uniter/reboot (a sidecar unit's start
-    after a restart) and the Pebble poller (pebble-ready once Pebble answers).
-    """
-    del unit
-    return [
-        lambda ctx, _: ctx.on.upgrade_charm(),
-        lambda ctx, _: ctx.on.config_changed(),
-        lambda ctx, _: ctx.on.start(),
-        lambda ctx, _: ctx.on.pebble_ready(testing.Container("trino", can_connect=True)),
-    ]
+# What a unit runs in a pod made again (pod churn, refresh): juju/juju
+# worker/uniter/resolver/loop.go (checkCharmInstallUpgrade: the charm directory is gone
+# with the old pod, so upgrade-charm), operation/runhook.go (config-changed after
+# upgrade-charm), worker/uniter/reboot (a sidecar unit's start after a restart) and the
+# Pebble poller (pebble-ready once Pebble answers).
+NEW_POD_HOOKS: list[Callable[[testing.Context, Any], Any]] = [
+    lambda ctx, _: ctx.on.upgrade_charm(),
+    lambda ctx, _: ctx.on.config_changed(),
+    lambda ctx, _: ctx.on.start(),
+    lambda ctx, _: ctx.on.pebble_ready(testing.Container("trino", can_connect=True)),
+]
 
 
 class Juju:
@@ -281,7 +277,7 @@ class Juju:
 
         juju/juju internal/worker/caasunitterminationworker/worker.go (SIGTERM:
         UnitTerminating says the unit will restart, so the uniter runs `stop`) while
-        the kubelet stops the containers; then the new pod's hooks (`_new_pod_hooks`).
+        the kubelet stops the containers; then the new pod's hooks (`NEW_POD_HOOKS`).
         """
         assert unit.pod is not None
         record = self.kube.pods[unit.pod.name]
@@ -359,7 +355,6 @@ class Juju:
         *,
         joining: Unit | None = None,
         secret: str | None = None,
-        revision: int | None = None,
     ) -> testing.State:
         """Run one hook on `unit`: its state in, the real charm, its state out."""
         ctx = testing.Context(TrinoK8sCharm, app_name=unit.app.name, unit_id=unit.number)
@@ -543,7 +538,7 @@ class Juju:
     def _start_again(self, unit: Unit, record: PodRecord) -> None:
         unit.pod = record.pod
         unit.notices_after = None  # a new Pebble: its notices start again
-        for hook in _new_pod_hooks(unit):
+        for hook in NEW_POD_HOOKS:
             self.run(unit, hook)
             if record.revision != self.kube.current_revision(unit.app.name):
                 break  # the charm patched the template: the controller deletes this pod now
@@ -565,12 +560,10 @@ class Juju:
             elif (
                 unit.name in record.tracking and record.notified.get(unit.name) != record.revision
             ):
-                if record.tracking[unit.name] == record.revision:
-                    record.notified[unit.name] = record.revision
-                    continue
                 record.notified[unit.name] = record.revision
-                self.run(unit, lambda ctx, s: ctx.on.secret_changed(s), secret=secret_id)
-                return True
+                if record.tracking[unit.name] != record.revision:  # not read with refresh yet
+                    self.run(unit, lambda ctx, s: ctx.on.secret_changed(s), secret=secret_id)
+                    return True
         return False
 
     # Building each unit's view of the model.

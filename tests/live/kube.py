@@ -32,6 +32,7 @@ import contextlib
 import copy
 import dataclasses
 import hashlib
+import http.client
 import http.server
 import json
 import os
@@ -47,7 +48,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import ops
 from netlab import BRIDGE, HOST_IP, SLOT, SUBNET, Pod
 
 # juju/juju caas/kubernetes/provider/application/application.go, ApplicationPodSpec:
@@ -347,12 +347,18 @@ class Kubernetes:
         record = self.pods.get(name)
         if record is None or record.pod.process is None or record.pod.process.poll() is not None:
             return False
+        # Pebble answers 200 when healthy and 502 when not. A plain connection, closed
+        # here: ops' client leaves the socket of an error answer open.
+        connection = _PebbleConnection(record.pod.socket)
         try:
-            client = ops.pebble.Client(socket_path=record.pod.socket, timeout=1)
-            result = client._request("GET", "/v1/health", {"level": "ready"})
-        except (ops.pebble.Error, OSError):
+            connection.request("GET", "/v1/health?level=ready")
+            response = connection.getresponse()
+            body = json.loads(response.read() or b"{}")
+        except (OSError, ValueError, http.client.HTTPException):
             return False
-        return bool(result.get("result", {}).get("healthy"))
+        finally:
+            connection.close()
+        return response.status == 200 and bool(body.get("result", {}).get("healthy"))
 
     def current_revision(self, app: str) -> str:
         with self._lock:
@@ -469,6 +475,19 @@ class Kubernetes:
             proxy.server_close()
         for vip in self._vips.values():
             subprocess.run(["ip", "addr", "del", f"{vip}/32", "dev", BRIDGE], capture_output=True)
+
+
+class _PebbleConnection(http.client.HTTPConnection):
+    """HTTP to Pebble over its unix socket, as the kubelet's probe reaches its port."""
+
+    def __init__(self, path: str):
+        super().__init__("localhost", timeout=1)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
 
 
 class _Proxy(socketserver.ThreadingTCPServer):
